@@ -1,0 +1,1 @@
+"""The contract app of ``shared/conformance/CONTRACT.md``: a fixed server for client tests."""

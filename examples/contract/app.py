@@ -1,0 +1,137 @@
+"""The contract app: channels and HTTP endpoints exactly as CONTRACT.md fixes them."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from phoenix_py import Channel, ChannelReply, ConnectInfo, Endpoint, Socket, error, ok, reply_with
+from phoenix_py.presence import Presence
+
+_anonymous = itertools.count(1)
+
+
+class RoomChannel(Channel):
+    intercepts = ("censored",)
+
+    async def join(self, topic: str, payload: Any) -> ChannelReply | dict[str, Any]:
+        if topic == "room:forbidden":
+            return error({"reason": "unauthorized"})
+        if isinstance(payload, dict) and payload.get("crash") is True:
+            raise RuntimeError("the client asked this join to crash")
+        return {"topic": topic, "user": self.assigns.get("user")}
+
+    async def handle_in(self, event: str, payload: Any) -> ChannelReply | None:
+        if event in ("echo", "binary_echo"):
+            return reply_with("ok", payload)
+        if event == "echo_error":
+            return reply_with("error", payload)
+        if event == "noreply":
+            return None
+        if event == "shout":
+            await self.broadcast("shout", payload)
+            return ok()
+        if event == "shout_others":
+            await self.broadcast_from("shout", payload)
+            return ok()
+        if event == "push_me":
+            self.push("pushed", payload)
+            return ok()
+        if event == "censor":
+            await self.broadcast("censored", payload)
+            return ok()
+        if event == "slow_echo":
+            await asyncio.sleep(payload["ms"] / 1000)
+            return reply_with("ok", payload)
+        if event == "crash":
+            raise RuntimeError("the client asked this channel to crash")
+        if event == "stop":
+            self.stop()
+            return ok()
+        raise ValueError(f"RoomChannel does not handle {event!r}")
+
+    async def handle_out(self, event: str, payload: Any) -> None:
+        self.push(event, {**payload, "text": "***"})
+
+
+class PresenceChannel(Channel):
+    presence: Presence
+
+    async def join(self, topic: str, payload: Any) -> dict[str, Any]:
+        self.key = self.assigns.get("user") or f"anon-{next(_anonymous)}"
+        name = payload.get("name") if isinstance(payload, dict) else None
+        self.meta: dict[str, Any] = {"name": name or self.key}
+        self.send_info("after_join")
+        return {}
+
+    async def handle_info(self, message: Any) -> None:
+        if message == "after_join":
+            self.presence.track(self, self.key, self.meta)
+            self.push("presence_state", self.presence.list(self.topic))
+
+    async def handle_in(self, event: str, payload: Any) -> ChannelReply | None:
+        if event == "update" and isinstance(payload, dict):
+            self.meta = {**self.meta, **payload}
+            self.presence.update(self, self.key, self.meta)
+            return ok()
+        raise ValueError(f"PresenceChannel does not handle {event!r}")
+
+
+class BenchChannel(Channel):
+    async def join(self, topic: str, payload: Any) -> dict[str, Any]:
+        return {}
+
+    async def handle_in(self, event: str, payload: Any) -> ChannelReply | None:
+        if event == "broadcast":
+            await self.broadcast("broadcast", payload)
+            return ok()
+        raise ValueError(f"BenchChannel does not handle {event!r}")
+
+
+class ContractSocket(Socket):
+    channels = (
+        ("room:*", RoomChannel),
+        ("presence:*", PresenceChannel),
+        ("bench:*", BenchChannel),
+    )
+
+    async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
+        if params.get("token") == "bad":
+            return False
+        user = params.get("user")
+        self.assigns["user"] = user if isinstance(user, str) and user else None
+        return True
+
+    def id(self) -> str | None:
+        user = self.assigns["user"]
+        return f"user_socket:{user}" if user else None
+
+
+def create_app() -> Starlette:
+    endpoint = Endpoint()
+    PresenceChannel.presence = Presence(endpoint.pubsub)
+
+    async def broadcast(request: Request) -> JSONResponse:
+        body = await request.json()
+        await endpoint.broadcast(body["topic"], body["event"], body["payload"])
+        return JSONResponse({"ok": True})
+
+    async def disconnect(request: Request) -> JSONResponse:
+        body = await request.json()
+        await endpoint.disconnect(f"user_socket:{body['user']}")
+        return JSONResponse({"ok": True})
+
+    return Starlette(
+        routes=[
+            Route("/api/broadcast", broadcast, methods=["POST"]),
+            Route("/api/disconnect", disconnect, methods=["POST"]),
+            Mount("/socket", app=endpoint.socket_app(ContractSocket, check_origin=False)),
+        ],
+        lifespan=endpoint.lifespan,
+    )

@@ -1,0 +1,286 @@
+"""The process around one joined channel (Phoenix's ``Channel.Server``).
+
+Invariants:
+
+* A channel handles one mailbox item at a time, in arrival order: client
+  messages, intercepted broadcasts (``handle_out``) and ``send_info`` messages.
+* A drain task exists only while the mailbox has items: an idle channel costs no
+  task. Broadcasts that are not intercepted never touch the mailbox; they are
+  encoded once per serializer and written straight to the socket (fastlane).
+* States go JOINING -> JOINED -> STOPPED, or JOINING -> STOPPED. Nothing is
+  written to the client before the join reply, and nothing after STOPPED.
+* An exception in a callback stops this channel only; the socket reports it to
+  the client as ``phx_error`` and the other channels go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._core.message import Broadcast, Message, Ref, Reply
+from ._core.socket_state import JOIN_CRASHED
+from .channel import Channel, ChannelReply, SocketRef
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from ._socket_server import SocketServer
+
+logger = logging.getLogger("phoenix_py.channel")
+
+_JOINING, _JOINED, _STOPPED = 0, 1, 2
+_IN, _OUT, _INFO = 0, 1, 2
+_NORMAL_STOPS = ("normal", "shutdown")
+_FAILED = object()  # cache marker: this serializer could not encode the broadcast
+
+
+class ChannelServer:
+    __slots__ = (
+        "_current_ref",
+        "_intercepts",
+        "_mailbox",
+        "_monitors",
+        "_state",
+        "_stop_reason",
+        "_task",
+        "channel",
+        "join_ref",
+        "socket_server",
+        "topic",
+    )
+
+    def __init__(
+        self, channel_cls: type[Channel], socket_server: SocketServer, topic: str, join_ref: Ref
+    ) -> None:
+        self.socket_server = socket_server
+        self.topic = topic
+        self.join_ref = join_ref
+        self._state = _JOINING
+        self._mailbox: deque[tuple[int, Any]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._current_ref: Ref = None
+        self._stop_reason: str | None = None
+        self._monitors: list[Callable[[ChannelServer], None]] = []
+        self._intercepts = frozenset(channel_cls.intercepts)
+        channel = channel_cls()
+        channel.topic = topic
+        channel.join_ref = join_ref
+        channel.socket = socket_server.socket
+        channel.assigns = dict(socket_server.socket.assigns)
+        channel._server = self
+        self.channel = channel
+
+    def __repr__(self) -> str:
+        return f"<ChannelServer {type(self.channel).__name__} {self.topic!r} {self.join_ref!r}>"
+
+    # Join
+
+    async def join(self, payload: Any) -> tuple[str, Any]:
+        """Run the channel's ``join``; on ok, subscribe to the topic. Never raises."""
+        try:
+            result = await self.channel.join(self.topic, payload)
+            status, response = _join_outcome(result)
+        except Exception:
+            logger.exception("join of %r crashed in %s", self.topic, type(self.channel).__name__)
+            self._state = _STOPPED
+            return "error", JOIN_CRASHED
+        if status != "ok":
+            self._state = _STOPPED
+            return status, response
+        self._state = _JOINED
+        self.socket_server.pubsub.subscribe(self.topic, self)
+        return status, response
+
+    def joined(self) -> None:
+        """The join reply is on its way: start handling what was queued meanwhile."""
+        self._schedule()
+
+    # Mailbox
+
+    def deliver_in(self, message: Message) -> None:
+        """A client message for this channel (the socket has checked its join_ref)."""
+        self._enqueue(_IN, message)
+
+    def send_info(self, message: Any) -> None:
+        self._enqueue(_INFO, message)
+
+    def deliver(self, message: Any, cache: dict[Any, Any]) -> None:
+        """PubSub fan-out: fastlane unless the event is intercepted (§6.3)."""
+        if self._state != _JOINED or not isinstance(message, Broadcast):
+            return
+        if message.event in self._intercepts:
+            self._enqueue(_OUT, message)
+            return
+        serializer = self.socket_server.serializer
+        frame = cache.get(serializer)
+        if frame is None:
+            try:
+                frame = serializer.fastlane(message)
+            except UsageError:
+                logger.exception("broadcast %r on %r cannot be encoded", message.event, self.topic)
+                frame = _FAILED
+            cache[serializer] = frame
+        if frame is not _FAILED:
+            self.socket_server.write(frame)
+
+    def _enqueue(self, kind: int, item: Any) -> None:
+        if self._state == _STOPPED:
+            return
+        if len(self._mailbox) >= self.socket_server.max_mailbox:
+            logger.warning("mailbox of %r is full; closing its socket", self)
+            self.socket_server.close(1013, "channel mailbox full")
+            return
+        self._mailbox.append((kind, item))
+        if self._state == _JOINED:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self._task is None and self._mailbox:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._mailbox and self._state == _JOINED:
+                kind, item = self._mailbox.popleft()
+                try:
+                    await self._handle(kind, item)
+                except Exception as exc:
+                    logger.exception("%r crashed", self)
+                    await self._exit(exc, crashed=True)
+                    return
+                if self._stop_reason is not None:
+                    reason = self._stop_reason
+                    await self._exit(reason, crashed=reason not in _NORMAL_STOPS)
+                    return
+        finally:
+            self._task = None
+
+    async def _handle(self, kind: int, item: Any) -> None:
+        channel = self.channel
+        if kind == _IN:
+            message: Message = item
+            if message.event == "phx_leave":
+                self.send_reply(message.ref, ChannelReply("ok", {}))
+                await self._exit("left", crashed=False)
+                return
+            self._current_ref = message.ref
+            try:
+                result = await channel.handle_in(message.event, message.payload)
+            finally:
+                self._current_ref = None
+            if result is not None:
+                if not isinstance(result, ChannelReply):
+                    raise UsageError(
+                        f"{type(channel).__name__}.handle_in returned {result!r}; return None "
+                        "(no reply), ok(payload), error(payload) or reply_with(status, payload)"
+                    )
+                self.send_reply(message.ref, result)
+        elif kind == _OUT:
+            broadcast: Broadcast = item
+            await channel.handle_out(broadcast.event, broadcast.payload)
+        else:
+            await channel.handle_info(item)
+
+    # Stopping
+
+    async def _exit(self, reason: str | BaseException, *, crashed: bool) -> None:
+        """The channel ends by itself: tell the socket, then run ``terminate``."""
+        if self._state == _STOPPED:
+            return
+        self._halt()
+        self.socket_server.channel_exited(self, crashed=crashed)
+        await self._terminate(reason)
+
+    def stop(self, reason: str) -> None:
+        """The socket ends this channel (closed, disconnected, duplicate join): no frame."""
+        if self._state == _STOPPED:
+            return
+        self._halt()
+        running = self._task
+        if running is None:
+            self.socket_server.spawn(self._terminate(reason))
+        else:
+            # The running callback finishes first; its drain loop then sees STOPPED.
+            running.add_done_callback(lambda _: self.socket_server.spawn(self._terminate(reason)))
+
+    def on_exit(self, callback: Callable[[ChannelServer], None]) -> None:
+        """Call ``callback(self)`` once when this channel stops (presence untracks so)."""
+        if callback not in self._monitors:
+            self._monitors.append(callback)
+
+    def _halt(self) -> None:
+        if self._state == _JOINED:
+            self.socket_server.pubsub.unsubscribe(self.topic, self)
+        self._state = _STOPPED
+        self._mailbox.clear()
+        monitors, self._monitors = self._monitors, []
+        for callback in monitors:
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("exit callback of %r raised", self)
+
+    async def _terminate(self, reason: str | BaseException) -> None:
+        try:
+            await self.channel.terminate(reason)
+        except Exception:
+            logger.exception("terminate of %r raised", self)
+
+    # What the channel can do
+
+    def push(self, event: str, payload: Any) -> None:
+        self._check_joined("push")
+        if self._state == _JOINED:
+            message = Message(self.topic, event, payload, None, self.join_ref)
+            self.socket_server.write(self.socket_server.serializer.encode_push(message))
+
+    def send_reply(self, ref: Ref, result: ChannelReply) -> None:
+        if self._state != _STOPPED:
+            reply = Reply(self.topic, result.status, result.payload, ref, self.join_ref)
+            self.socket_server.write(self.socket_server.serializer.encode_reply(reply))
+
+    async def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> None:
+        self._check_joined("broadcast")
+        message = Broadcast(self.topic, event, payload)
+        pubsub = self.socket_server.pubsub
+        if exclude_self:
+            await pubsub.broadcast_from(self, self.topic, message)
+        else:
+            await pubsub.broadcast(self.topic, message)
+
+    def local_broadcast(self, event: str, payload: Any) -> None:
+        self._check_joined("local_broadcast")
+        self.socket_server.pubsub.local_broadcast(self.topic, Broadcast(self.topic, event, payload))
+
+    def socket_ref(self) -> SocketRef:
+        if self._current_ref is None:
+            raise UsageError(
+                "socket_ref() works inside handle_in for a message that carries a ref; "
+                "call it there and keep the result"
+            )
+        return SocketRef(self, self._current_ref)
+
+    def request_stop(self, reason: str) -> None:
+        self._stop_reason = reason
+
+    def _check_joined(self, what: str) -> None:
+        if self._state == _JOINING:
+            raise UsageError(
+                f"{what} inside join is not allowed: the client is not joined yet. Call "
+                f"self.send_info(...) in join and {what} from handle_info"
+            )
+
+
+def _join_outcome(result: Any) -> tuple[str, Any]:
+    if result is None:
+        return "ok", {}
+    if isinstance(result, dict):
+        return "ok", result
+    if isinstance(result, ChannelReply):
+        return result.status, result.payload
+    raise UsageError(
+        f"join returned {result!r}; return None or a dict (ok), ok(payload) or error(payload)"
+    )

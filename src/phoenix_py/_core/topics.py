@@ -1,0 +1,43 @@
+"""Topic routes: ``"room:*"`` matches by prefix, anything else exactly (§3.2).
+
+Invariant: a ``*`` may only be the last character of a pattern, as in Phoenix,
+where ``channel "room:*"`` is the only wildcard form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+from ..errors import UsageError
+
+T = TypeVar("T")
+
+
+class Router(Generic[T]):
+    """Maps topic patterns to targets; the first declared match wins."""
+
+    __slots__ = ("_routes",)
+
+    def __init__(self, routes: Iterable[tuple[str, T]] = ()) -> None:
+        # (text, is_prefix, target) in declaration order, as Phoenix's clauses are.
+        self._routes: list[tuple[str, bool, T]] = []
+        for pattern, target in routes:
+            self.add(pattern, target)
+
+    def add(self, pattern: str, target: T) -> None:
+        star = pattern.find("*")
+        if star == -1:
+            self._routes.append((pattern, False, target))
+        elif star == len(pattern) - 1:
+            self._routes.append((pattern[:-1], True, target))
+        else:
+            raise UsageError(
+                f"topic pattern {pattern!r}: '*' may only end a pattern, as in 'room:*'"
+            )
+
+    def match(self, topic: str) -> T | None:
+        for text, is_prefix, target in self._routes:
+            if topic == text or (is_prefix and topic.startswith(text)):
+                return target
+        return None

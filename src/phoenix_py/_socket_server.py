@@ -1,0 +1,149 @@
+"""The process around one connection: carries out ``SocketState``'s actions.
+
+A transport (WebSocket or LongPoll) owns the I/O and calls ``receive`` for each
+frame, and ``connection_lost`` when the peer is gone. Everything else is here:
+joins run one at a time, awaited before the next frame is read (Phoenix's
+socket waits for a join the same way, §3.2); channel exits become
+``phx_close``/``phx_error``; a ``disconnect`` broadcast on the socket id closes
+the connection with 1001 (§1.10).
+
+Invariants:
+
+* Every frame to the client goes through ``write``, in call order.
+* Tasks started for this connection are held in ``_tasks`` until they finish.
+* After the connection closes, no channel of it is subscribed to anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from ._channel_server import ChannelServer
+from ._core.message import Broadcast
+from ._core.serializer import Frame, Serializer
+from ._core.socket_state import (
+    Action,
+    CloseSocket,
+    Deliver,
+    SendFrame,
+    SocketState,
+    StartJoin,
+    StopChannel,
+)
+
+if TYPE_CHECKING:
+    from .channel import Channel
+    from .pubsub.base import PubSub
+    from .socket import Socket
+    from .transports.base import Transport
+
+logger = logging.getLogger("phoenix_py.socket")
+
+
+class SocketServer:
+    def __init__(
+        self,
+        socket: Socket,
+        serializer: Serializer,
+        transport: Transport,
+        pubsub: PubSub,
+        *,
+        max_frame_size: int,
+    ) -> None:
+        self.socket = socket
+        self.serializer = serializer
+        self.transport = transport
+        self.pubsub = pubsub
+        self.max_mailbox = socket.max_mailbox
+        self.state: SocketState[ChannelServer, type[Channel]] = SocketState(
+            serializer,
+            socket._router,
+            max_channels=socket.max_channels,
+            max_frame_size=max_frame_size,
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._subscribed_id = socket.socket_id
+        if self._subscribed_id is not None:
+            pubsub.subscribe(self._subscribed_id, self)
+
+    def __repr__(self) -> str:
+        return f"<SocketServer {self.transport.name} id={self.socket.socket_id!r}>"
+
+    # From the transport
+
+    async def receive(self, data: bytes | str, *, binary: bool) -> None:
+        """Handle one client frame; a join in it is awaited here."""
+        for action in self.state.receive(data, binary=binary):
+            if isinstance(action, StartJoin):
+                await self._join(action)
+            else:
+                self._apply(action)
+
+    def connection_lost(self) -> None:
+        """The peer is gone: stop every channel (reason ``"closed"``)."""
+        self._apply_all(self.state.stop_all("closed"))
+        self._unsubscribe_id()
+
+    # From channels and the endpoint
+
+    def write(self, frame: Frame) -> None:
+        self.transport.write(frame)
+
+    def channel_exited(self, server: ChannelServer, *, crashed: bool) -> None:
+        self._apply_all(self.state.channel_exited(server, crashed=crashed))
+
+    def close(self, code: int, reason: str, *, channel_reason: str = "closed") -> None:
+        """Close the connection from the server side; channels stop with ``channel_reason``."""
+        actions = self.state.close(code, reason)
+        for action in actions:
+            if isinstance(action, StopChannel):
+                action.reason = channel_reason
+        self._apply_all(actions)
+
+    def deliver(self, message: Any, cache: dict[Any, Any]) -> None:
+        """Messages on the socket id topic: only ``disconnect`` means something (§1.10)."""
+        if isinstance(message, Broadcast) and message.event == "disconnect":
+            self.close(1001, "disconnected", channel_reason="disconnected")
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # Carrying out actions
+
+    async def _join(self, start: StartJoin[type[Channel]]) -> None:
+        message = start.message
+        server = ChannelServer(start.target, self, message.topic, start.join_ref)
+        status, response = await server.join(message.payload)
+        handle = server if status == "ok" else None
+        self._apply_all(self.state.join_finished(start, status, response, handle))
+        if handle is not None and not self.state.closed:
+            server.joined()
+
+    def _apply_all(self, actions: list[Action]) -> None:
+        for action in actions:
+            self._apply(action)
+
+    def _apply(self, action: Action) -> None:
+        if isinstance(action, SendFrame):
+            self.transport.write(action.frame)
+        elif isinstance(action, Deliver):
+            action.handle.deliver_in(action.message)
+        elif isinstance(action, StopChannel):
+            action.handle.stop(action.reason)
+        elif isinstance(action, CloseSocket):
+            if action.code != 1000 and action.code != 1001:
+                logger.info("closing socket %r: %s (%d)", self, action.reason, action.code)
+            self._unsubscribe_id()
+            self.transport.close(action.code, action.reason)
+        else:  # StartJoin only comes out of receive, which awaits it
+            raise AssertionError(f"unexpected action {action!r}")
+
+    def _unsubscribe_id(self) -> None:
+        if self._subscribed_id is not None:
+            self.pubsub.unsubscribe(self._subscribed_id, self)
+            self._subscribed_id = None

@@ -1,0 +1,187 @@
+"""The endpoint: sockets mounted in any ASGI app, and broadcasts from outside a socket.
+
+Example (the README's, served by ``uvicorn app:app``)::
+
+    endpoint = Endpoint()
+    app = Starlette(
+        routes=[Mount("/socket", app=endpoint.socket_app(UserSocket))],
+        lifespan=endpoint.lifespan,
+    )
+
+    # from an HTTP handler or a background job:
+    await endpoint.broadcast("room:lobby", "new_msg", {"body": "hi"})
+
+``socket_app`` serves ``<mount>/websocket`` (phoenix.js's path). A plain HTTP
+request there gets 400, as Phoenix answers one that is not an upgrade.
+``lifespan`` starts the pubsub and, on shutdown, closes every socket with 1012
+so that phoenix.js clients reconnect to the next server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from ._core.message import Broadcast
+from ._socket_server import SocketServer
+from .errors import ConnectionRefused
+from .pubsub.base import PubSub
+from .socket import ConnectInfo, Socket
+from .transports.base import CheckOrigin
+from .transports.websocket import WebSocketOptions, serve_websocket
+
+__all__ = ["Endpoint", "SocketApp"]
+
+logger = logging.getLogger("phoenix_py.endpoint")
+
+
+class Endpoint:
+    """Owns the pubsub and the live sockets of this node.
+
+    Args:
+        pubsub: defaults to an in-memory ``PubSub`` (this process only).
+    """
+
+    def __init__(self, pubsub: PubSub | None = None) -> None:
+        self.pubsub = pubsub or PubSub()
+        self._sockets: set[SocketServer] = set()
+
+    def socket_app(
+        self,
+        socket_cls: type[Socket],
+        *,
+        check_origin: CheckOrigin = True,
+        timeout: float = 60.0,
+        max_frame_size: int = 10_000_000,
+        max_buffered_frames: int = 10_000,
+    ) -> SocketApp:
+        """An ASGI app serving ``socket_cls`` at ``/websocket`` below where it is mounted."""
+        options = WebSocketOptions(
+            check_origin=check_origin,
+            timeout=timeout,
+            max_frame_size=max_frame_size,
+            max_buffered_frames=max_buffered_frames,
+        )
+        return SocketApp(self, socket_cls, options)
+
+    # Broadcasting from outside a channel
+
+    async def broadcast(self, topic: str, event: str, payload: Any) -> None:
+        """Send ``event`` to every subscriber of ``topic`` on every node."""
+        await self.pubsub.broadcast(topic, Broadcast(topic, event, payload))
+
+    def local_broadcast(self, topic: str, event: str, payload: Any) -> None:
+        """Send ``event`` to the subscribers of ``topic`` on this node."""
+        self.pubsub.local_broadcast(topic, Broadcast(topic, event, payload))
+
+    async def disconnect(self, socket_id: str) -> None:
+        """Close every socket whose ``id()`` is ``socket_id``, on every node (1001)."""
+        await self.broadcast(socket_id, "disconnect", {})
+
+    # Lifecycle
+
+    async def startup(self) -> None:
+        await self.pubsub.start()
+
+    async def shutdown(self, *, grace: float = 5.0) -> None:
+        """Close every socket with 1012 (clients reconnect), then stop the pubsub."""
+        for server in list(self._sockets):
+            server.close(1012, "server shutting down")
+        deadline = asyncio.get_running_loop().time() + grace
+        while self._sockets and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        await self.pubsub.stop()
+
+    @asynccontextmanager
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        await self.startup()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    @property
+    def socket_count(self) -> int:
+        return len(self._sockets)
+
+    async def _connect(
+        self, socket: Socket, params: dict[str, Any], info: ConnectInfo
+    ) -> int | None:
+        """Run the socket's ``connect`` and ``id``: ``None`` when accepted, else an HTTP status."""
+        try:
+            accepted = await socket.connect(params, info)
+        except ConnectionRefused as exc:
+            logger.info("connection refused (%d): %s", exc.status, exc.reason)
+            return exc.status
+        except Exception:
+            logger.exception("%s.connect raised; refusing with 500", type(socket).__name__)
+            return 500
+        if accepted is not True:
+            if accepted is not False:
+                logger.error(
+                    "%s.connect returned %r; return True or False", type(socket).__name__, accepted
+                )
+            return 403
+        try:
+            socket_id = socket.id()
+        except Exception:
+            logger.exception("%s.id raised; refusing with 500", type(socket).__name__)
+            return 500
+        if socket_id is not None and not isinstance(socket_id, str):
+            logger.error(
+                "%s.id returned %r; return a str or None", type(socket).__name__, socket_id
+            )
+            return 403
+        socket.socket_id = socket_id
+        return None
+
+
+class SocketApp:
+    """The ASGI app for one socket handler; see ``Endpoint.socket_app``."""
+
+    def __init__(self, endpoint: Endpoint, socket_cls: type[Socket], options: WebSocketOptions):
+        self.endpoint = endpoint
+        self.socket_cls = socket_cls
+        self.options = options
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        path = scope.get("path", "")
+        if kind == "lifespan":
+            await _serve_lifespan(self.endpoint, receive, send)
+        elif kind == "websocket" and path.endswith("/websocket"):
+            await serve_websocket(
+                self.endpoint, self.socket_cls, self.options, scope, receive, send
+            )
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        elif path.endswith("/websocket"):
+            await _plain_response(send, 400, b"'connection' header must contain 'upgrade'")
+        else:
+            await _plain_response(send, 404, b"not found")
+
+
+async def _plain_response(send: Any, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _serve_lifespan(endpoint: Endpoint, receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await endpoint.startup()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await endpoint.shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,92 @@
+"""Sockets: the application's side of one client connection (PHOENIX_PROTOCOL.md §1, §3).
+
+Subclass ``Socket``, list its channel routes, and decide in ``connect`` who may
+connect::
+
+    class UserSocket(Socket):
+        channels = [("room:*", RoomChannel)]
+
+        async def connect(self, params, connect_info):
+            if params.get("token") == "bad":
+                return False                      # HTTP 403, as Phoenix's :error
+            self.assigns["user"] = params.get("user")
+            return True
+
+        def id(self):
+            user = self.assigns["user"]
+            return f"user_socket:{user}" if user else None
+
+One ``Socket`` instance exists per connection. ``connect`` gets the query params
+(``vsn`` included; bracket keys nested as Plug nests them) and a ``ConnectInfo``.
+Its ``assigns`` are copied into every channel at join. ``id`` names the socket so
+that ``endpoint.disconnect(id)`` closes every socket of that id, on any node
+(close code 1001, after which phoenix.js reconnects).
+
+Class options:
+
+* ``channels``: ``(pattern, Channel subclass)`` pairs; ``"room:*"`` matches by prefix.
+* ``max_channels``: live channels per connection (default 100, as Phoenix 1.8.9+).
+* ``max_mailbox``: queued messages per channel before the socket is closed
+  with 1013 (default 10,000).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ._core.topics import Router
+
+if TYPE_CHECKING:
+    from .channel import Channel
+
+__all__ = ["ConnectInfo", "Socket"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectInfo:
+    """What the transport knows about a connection request."""
+
+    transport: str
+    headers: Mapping[str, str]
+    peer: tuple[str, int] | None
+    scheme: str
+    host: str
+    path: str
+    query_string: str
+    origin: str | None = None
+    user_agent: str | None = None
+    #: The phoenix.js 1.8 ``authToken`` (WebSocket subprotocol or LongPoll header).
+    auth_token: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Socket:
+    """Base class of user sockets; see the module docs."""
+
+    channels: ClassVar[Sequence[tuple[str, type[Channel]]]] = ()
+    max_channels: ClassVar[int] = 100
+    max_mailbox: ClassVar[int] = 10_000
+    _router: ClassVar[Router[type[Channel]]] = Router()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._router = Router(cls.channels)
+
+    def __init__(self) -> None:
+        self.assigns: dict[str, Any] = {}
+        self.params: dict[str, Any] = {}
+        self.connect_info: ConnectInfo | None = None
+        self.socket_id: str | None = None
+
+    async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
+        """Accept (``True``) or refuse (``False``: HTTP 403) the connection.
+
+        Raise ``ConnectionRefused(status=...)`` to refuse with another status.
+        """
+        return True
+
+    def id(self) -> str | None:
+        """This socket's id, or ``None`` for an anonymous socket."""
+        return None

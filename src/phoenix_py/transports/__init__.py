@@ -1,0 +1,1 @@
+"""Transports move frames between a client and a ``SocketServer``."""

@@ -1,0 +1,107 @@
+"""What every transport shares: the contract, and the connect-time checks.
+
+A transport gives the socket server two things, ``write`` and ``close``, and
+calls ``receive``/``connection_lost`` on it. The checks here run before a
+socket exists: ``check_origin`` (PHOENIX_PROTOCOL.md §1.6) and reading the
+phoenix.js 1.8 ``authToken`` from the WebSocket subprotocols (§1.5).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from .._core.serializer import Frame
+
+logger = logging.getLogger("phoenix_py.transport")
+
+AUTH_TOKEN_PREFIX = "base64url.bearer.phx."
+
+#: ``True`` (the request's own host), ``False`` (off), a list of allowed
+#: origins (``"//example.com"``, ``"https://*.example.com"``), or a predicate.
+CheckOrigin = bool | Sequence[str] | Callable[[str], bool]
+
+
+class Transport(Protocol):
+    """The byte-moving side of a connection, as the socket server sees it."""
+
+    name: str
+
+    def write(self, frame: Frame) -> None:
+        """Queue a frame for the client; never blocks. Ignored once closing."""
+        ...
+
+    def close(self, code: int, reason: str) -> None:
+        """Send what is queued, then close with ``code``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _OriginRule:
+    scheme: str | None
+    host: str
+    port: int | None
+
+    def allows(self, scheme: str, host: str, port: int | None) -> bool:
+        if self.scheme is not None and self.scheme != scheme:
+            return False
+        if self.port is not None and self.port != port:
+            return False
+        if self.host.startswith("*."):
+            base = self.host[2:]
+            return host == base or host.endswith("." + base)
+        return host == self.host
+
+
+def _default_port(scheme: str) -> int | None:
+    return {"http": 80, "ws": 80, "https": 443, "wss": 443}.get(scheme)
+
+
+def _parse_rule(origin: str) -> _OriginRule:
+    parts = urlsplit(origin)
+    scheme = parts.scheme or None
+    port = parts.port if parts.port is not None else (_default_port(scheme) if scheme else None)
+    return _OriginRule(scheme, (parts.hostname or "").lower(), port)
+
+
+def origin_allowed(origin: str | None, request_host: str, check: CheckOrigin) -> bool:
+    """Phoenix's check_origin: no ``Origin`` header is always allowed."""
+    if origin is None or check is False:
+        return True
+    parts = urlsplit(origin)
+    host = (parts.hostname or "").lower()
+    if not host:
+        return False  # "null", "file://": no host to compare
+    if check is True:
+        return host == request_host.split(":")[0].strip("[]").lower()
+    if callable(check):
+        return bool(check(origin))
+    scheme = parts.scheme
+    try:
+        port = parts.port if parts.port is not None else _default_port(scheme)
+    except ValueError:
+        return False
+    return any(_parse_rule(rule).allows(scheme, host, port) for rule in check)
+
+
+class BadAuthToken(ValueError):
+    """The authToken subprotocol is present but cannot be decoded."""
+
+
+def auth_token_from_subprotocols(subprotocols: Iterable[str]) -> str | None:
+    """The token phoenix.js 1.8 put in ``base64url.bearer.phx.<base64>`` (standard
+    alphabet, padding stripped, §1.5), or ``None`` when absent."""
+    for subprotocol in subprotocols:
+        if subprotocol.startswith(AUTH_TOKEN_PREFIX):
+            encoded = subprotocol[len(AUTH_TOKEN_PREFIX) :]
+            try:
+                raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+                return raw.decode("latin-1")
+            except (binascii.Error, ValueError) as exc:
+                raise BadAuthToken(f"authToken subprotocol is not base64: {exc}") from exc
+    return None

@@ -1,0 +1,244 @@
+"""The WebSocket transport over ASGI (PHOENIX_PROTOCOL.md §1.2-§1.9).
+
+Handshake, in Phoenix's order: ``vsn`` negotiation, check_origin, the authToken
+subprotocol, then the socket's ``connect`` and ``id``. A refusal is an HTTP
+status (403 unless ``ConnectionRefused`` says otherwise) when the server
+supports the ASGI denial-response extension (uvicorn does), else a plain
+close before accept, which servers answer with 403.
+
+Once open: every received frame goes to the socket server; frames to the client
+queue in a bounded buffer drained by one writer task per connection. Close
+codes: 1001 on idle timeout and id disconnect, 1009 for an oversized frame,
+1011 for a malformed one, 1012 on server shutdown, 1013 when the outbound
+buffer or a channel mailbox overflows. phoenix.js reconnects after each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._core.params import parse_params
+from .._core.serializer import Frame, serializer_for_vsn
+from .._socket_server import SocketServer
+from ..socket import ConnectInfo, Socket
+from .base import BadAuthToken, CheckOrigin, auth_token_from_subprotocols, origin_allowed
+
+if TYPE_CHECKING:
+    from ..asgi import Endpoint
+
+logger = logging.getLogger("phoenix_py.transport")
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketOptions:
+    """Options of the WebSocket transport, with Phoenix's defaults.
+
+    Args:
+        check_origin: see ``transports.base.CheckOrigin``; default: the request's host.
+        timeout: seconds without any data from the client before the socket
+            closes (1001). phoenix.js heartbeats every 30 s.
+        max_frame_size: bytes; a larger frame closes the socket with 1009.
+        max_buffered_frames: frames queued for a client that does not read
+            before the socket closes with 1013.
+    """
+
+    check_origin: CheckOrigin = True
+    timeout: float = 60.0
+    max_frame_size: int = 10_000_000
+    max_buffered_frames: int = 10_000
+
+
+class WebSocketTransport:
+    """The writing half of one WebSocket: a bounded queue and one writer task."""
+
+    name = "websocket"
+
+    def __init__(self, send: Any, *, max_buffered_frames: int) -> None:
+        self._send = send
+        self._max = max_buffered_frames
+        self._queue: deque[Frame] = deque()
+        self._wakeup = asyncio.Event()
+        self._closing: tuple[int, str] | None = None
+        self.closed = False
+        self._writer = asyncio.get_running_loop().create_task(self._run())
+
+    def write(self, frame: Frame) -> None:
+        if self._closing is not None or self.closed:
+            return
+        if len(self._queue) >= self._max:
+            logger.warning("client is not reading: %d frames queued; closing", len(self._queue))
+            self._queue.clear()
+            self.close(1013, "outbound buffer full")
+            return
+        self._queue.append(frame)
+        self._wakeup.set()
+
+    def close(self, code: int, reason: str) -> None:
+        if self._closing is None and not self.closed:
+            self._closing = (code, reason)
+            self._wakeup.set()
+
+    async def _run(self) -> None:
+        send, queue = self._send, self._queue
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while queue:
+                    frame = queue.popleft()
+                    if frame.binary:
+                        await send({"type": "websocket.send", "bytes": frame.data})
+                    else:
+                        await send({"type": "websocket.send", "text": frame.text})
+                if self._closing is not None:
+                    code, reason = self._closing
+                    await send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the peer went away mid-send: the reader sees it too
+            logger.debug("websocket send failed: %r", exc)
+        finally:
+            self.closed = True
+            queue.clear()
+
+    async def finish(self) -> None:
+        """The connection is over: stop the writer."""
+        self.closed = True
+        if not self._writer.done():
+            self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+async def _deny(scope: Scope, send: Any, status: int) -> None:
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-length", b"0")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": b""})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
+
+
+async def serve_websocket(
+    endpoint: Endpoint,
+    socket_cls: type[Socket],
+    options: WebSocketOptions,
+    scope: Scope,
+    receive: Any,
+    send: Any,
+) -> None:
+    """Run one WebSocket connection from handshake to close."""
+    if (await receive())["type"] != "websocket.connect":
+        return
+    headers = _headers(scope)
+    params = {**scope.get("path_params", {}), **parse_params(scope.get("query_string", b""))}
+    serializer = serializer_for_vsn(params.get("vsn"))
+    if serializer is None:
+        logger.warning(
+            "The client's requested transport version %r does not match the server's "
+            "version requirements (~> 1.0.0 or ~> 2.0.0); refusing",
+            params.get("vsn"),
+        )
+        return await _deny(scope, send, 403)
+    origin = headers.get("origin")
+    host = headers.get("host", "")
+    if not origin_allowed(origin, host, options.check_origin):
+        logger.error(
+            "Could not check origin for the socket transport: origin %r is not allowed", origin
+        )
+        return await _deny(scope, send, 403)
+    subprotocols: list[str] = list(scope.get("subprotocols") or [])
+    try:
+        auth_token = auth_token_from_subprotocols(subprotocols)
+    except BadAuthToken as exc:
+        logger.warning("refusing connection: %s", exc)
+        return await _deny(scope, send, 403)
+    client = scope.get("client")
+    info = ConnectInfo(
+        transport="websocket",
+        headers=headers,
+        peer=(client[0], client[1]) if client else None,
+        scheme=scope.get("scheme", "ws"),
+        host=host,
+        path=scope.get("path", ""),
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        origin=origin,
+        user_agent=headers.get("user-agent"),
+        auth_token=auth_token,
+    )
+    socket = socket_cls()
+    socket.params, socket.connect_info = params, info
+    status = await endpoint._connect(socket, params, info)
+    if status is not None:
+        return await _deny(scope, send, status)
+
+    # A client that offers subprotocols needs one echoed, or it fails the handshake.
+    subprotocol = "phoenix" if subprotocols else None
+    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    transport = WebSocketTransport(send, max_buffered_frames=options.max_buffered_frames)
+    server = SocketServer(
+        socket, serializer, transport, endpoint.pubsub, max_frame_size=options.max_frame_size
+    )
+    await _run_connection(endpoint, server, transport, receive, options.timeout)
+
+
+async def _run_connection(
+    endpoint: Endpoint,
+    server: SocketServer,
+    transport: WebSocketTransport,
+    receive: Any,
+    timeout: float,
+) -> None:
+    loop = asyncio.get_running_loop()
+    last_seen = loop.time()
+
+    def check_idle() -> None:
+        nonlocal idle_timer
+        remaining = last_seen + timeout - loop.time()
+        if remaining <= 0:
+            server.close(1001, "idle timeout")
+        else:
+            idle_timer = loop.call_later(remaining, check_idle)
+
+    idle_timer = loop.call_later(timeout, check_idle)
+    endpoint._sockets.add(server)
+    try:
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                last_seen = loop.time()
+                text = message.get("text")
+                if text is not None:
+                    await server.receive(text, binary=False)
+                else:
+                    await server.receive(message.get("bytes") or b"", binary=True)
+            elif kind == "websocket.disconnect":
+                break
+    finally:
+        idle_timer.cancel()
+        endpoint._sockets.discard(server)
+        server.connection_lost()
+        await transport.finish()
