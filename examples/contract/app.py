@@ -95,11 +95,7 @@ class BenchChannel(Channel):
 
 
 class ContractSocket(Socket):
-    channels = (
-        ("room:*", RoomChannel),
-        ("presence:*", PresenceChannel),
-        ("bench:*", BenchChannel),
-    )
+    channels = (("room:*", RoomChannel), ("bench:*", BenchChannel))
 
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
         if params.get("token") == "bad":
@@ -113,9 +109,17 @@ class ContractSocket(Socket):
         return f"user_socket:{user}" if user else None
 
 
-def create_app() -> Starlette:
+def create_app(**socket_options: Any) -> Starlette:
+    """The app; ``socket_options`` go to ``Endpoint.socket_app`` (tests shorten timeouts)."""
     endpoint = Endpoint()
-    PresenceChannel.presence = Presence(endpoint.pubsub)
+    presence = Presence(endpoint.pubsub)
+    # Bound to this app's presence, so that several apps can live in one process.
+    bound_presence_channel = type("PresenceChannel", (PresenceChannel,), {"presence": presence})
+    socket_cls = type(
+        "ContractSocket",
+        (ContractSocket,),
+        {"channels": (*ContractSocket.channels, ("presence:*", bound_presence_channel))},
+    )
 
     async def broadcast(request: Request) -> JSONResponse:
         body = await request.json()
@@ -127,11 +131,17 @@ def create_app() -> Starlette:
         await endpoint.disconnect(f"user_socket:{body['user']}")
         return JSONResponse({"ok": True})
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/api/broadcast", broadcast, methods=["POST"]),
             Route("/api/disconnect", disconnect, methods=["POST"]),
-            Mount("/socket", app=endpoint.socket_app(ContractSocket, check_origin=False)),
+            Mount(
+                "/socket",
+                app=endpoint.socket_app(socket_cls, **{"check_origin": False, **socket_options}),
+            ),
         ],
         lifespan=endpoint.lifespan,
     )
+    app.state.endpoint = endpoint
+    app.state.presence = presence
+    return app

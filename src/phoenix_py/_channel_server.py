@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._core.message import Broadcast, Message, Ref, Reply
+from ._core.serializer import Frame
 from ._core.socket_state import JOIN_CRASHED
 from .channel import Channel, ChannelReply, SocketRef
 from .errors import UsageError
@@ -34,7 +35,7 @@ logger = logging.getLogger("phoenix_py.channel")
 _JOINING, _JOINED, _STOPPED = 0, 1, 2
 _IN, _OUT, _INFO = 0, 1, 2
 _NORMAL_STOPS = ("normal", "shutdown")
-_FAILED = object()  # cache marker: this serializer could not encode the broadcast
+_FAILED = Frame(b"")  # cache marker: this serializer could not encode the broadcast
 
 
 class ChannelServer:
@@ -115,7 +116,7 @@ class ChannelServer:
             self._enqueue(_OUT, message)
             return
         serializer = self.socket_server.serializer
-        frame = cache.get(serializer)
+        frame: Frame | None = cache.get(serializer)
         if frame is None:
             try:
                 frame = serializer.fastlane(message)

@@ -85,8 +85,9 @@ class Presence:
         """``{key: {"metas": [...]}}`` for ``topic``, through ``fetch``."""
         return self.fetch(topic, self._state.list(topic))
 
-    def get_by_key(self, topic: str, key: str | int) -> dict[str, Any] | list[Any]:
-        """The presence of one key, or ``[]`` (Phoenix's answer) when absent."""
+    def get_by_key(self, topic: str, key: str | int) -> Any:
+        """The presence of one key (``{"metas": [...]}`` through ``fetch``), or
+        ``[]`` (Phoenix's answer) when absent."""
         found = self._state.list(topic).get(str(key))
         if found is None:
             return []

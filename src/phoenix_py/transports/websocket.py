@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +120,35 @@ class WebSocketTransport:
             await self._writer
 
 
+class _IdleTimer:
+    """Calls ``on_idle`` once ``timeout`` seconds pass with no ``last_seen`` update.
+
+    One timer handle per connection, re-armed only when it fires, so receiving
+    a frame costs one attribute write.
+    """
+
+    __slots__ = ("_handle", "_loop", "_on_idle", "_timeout", "last_seen")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, timeout: float, on_idle: Callable[[], None]
+    ) -> None:
+        self._loop = loop
+        self._timeout = timeout
+        self._on_idle = on_idle
+        self.last_seen = loop.time()
+        self._handle = loop.call_later(timeout, self._check)
+
+    def _check(self) -> None:
+        remaining = self.last_seen + self._timeout - self._loop.time()
+        if remaining <= 0:
+            self._on_idle()
+        else:
+            self._handle = self._loop.call_later(remaining, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", []):
@@ -212,24 +242,14 @@ async def _run_connection(
     timeout: float,
 ) -> None:
     loop = asyncio.get_running_loop()
-    last_seen = loop.time()
-
-    def check_idle() -> None:
-        nonlocal idle_timer
-        remaining = last_seen + timeout - loop.time()
-        if remaining <= 0:
-            server.close(1001, "idle timeout")
-        else:
-            idle_timer = loop.call_later(remaining, check_idle)
-
-    idle_timer = loop.call_later(timeout, check_idle)
+    idle = _IdleTimer(loop, timeout, lambda: server.close(1001, "idle timeout"))
     endpoint._sockets.add(server)
     try:
         while True:
             message = await receive()
             kind = message["type"]
             if kind == "websocket.receive":
-                last_seen = loop.time()
+                idle.last_seen = loop.time()
                 text = message.get("text")
                 if text is not None:
                     await server.receive(text, binary=False)
@@ -238,7 +258,7 @@ async def _run_connection(
             elif kind == "websocket.disconnect":
                 break
     finally:
-        idle_timer.cancel()
+        idle.cancel()
         endpoint._sockets.discard(server)
         server.connection_lost()
         await transport.finish()

@@ -1,0 +1,1 @@
+"""The getting-started app of ``docs/getting-started.md``."""

@@ -1,0 +1,823 @@
+// Scenario runner: drives a Phoenix Channels server with the official phoenix.js client.
+//
+//   node run.mjs --url ws://127.0.0.1:PORT/socket --client phoenix|phoenix17 \
+//                --vsn 2.0.0|1.0.0 --scenario NAME [--timeout MS] [--http-url URL]
+//
+// Runs one scenario and prints one JSON object (the observations) on stdout, then exits 0.
+// On a timeout or any other failure it prints a message (and what was observed so far) on
+// stderr and exits non-zero. The Python tests under tests/integration make the assertions.
+//
+// Every client records:
+//   frames: the decoded messages socket.onMessage saw ({join_ref, ref, topic, event, payload}),
+//   raw:    each inbound frame as it came off the wire (V1: the JSON object, V2: the JSON array,
+//           binary frames as {"$binary": [bytes...]}),
+//   sent:   each outbound message as handed to the serializer,
+//   opens / closes / errors: socket-level lifecycle callbacks.
+// ArrayBuffers are written out as {"$binary": [bytes...]}.
+
+import {readFileSync} from "node:fs"
+import WebSocket from "ws"
+import * as phoenix18 from "phoenix"
+import * as phoenix17 from "phoenix17"
+
+const LIBS = {phoenix: phoenix18, phoenix17: phoenix17}
+
+function installedVersion(packageName){
+  const url = new URL(`./node_modules/${packageName}/package.json`, import.meta.url)
+  return JSON.parse(readFileSync(url, "utf8")).version
+}
+
+// ---------------------------------------------------------------------------------------------
+// command line
+
+function parseArgs(argv){
+  const opts = {}
+  for(let i = 0; i < argv.length; i++){
+    const arg = argv[i]
+    if(!arg.startsWith("--")){ throw new Error(`unexpected argument ${JSON.stringify(arg)}`) }
+    const eq = arg.indexOf("=")
+    if(eq !== -1){
+      opts[arg.slice(2, eq)] = arg.slice(eq + 1)
+    } else {
+      if(i + 1 >= argv.length){ throw new Error(`missing value for ${arg}`) }
+      opts[arg.slice(2)] = argv[++i]
+    }
+  }
+  return opts
+}
+
+// ---------------------------------------------------------------------------------------------
+// small utilities
+
+const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
+
+class ScenarioTimeout extends Error {}
+
+/** Polls `predicate` every 5 ms until it is truthy; rejects after `ms` with `label`. */
+async function waitFor(predicate, label, ms = 3000){
+  const deadline = Date.now() + ms
+  for(;;){
+    const value = predicate()
+    if(value){ return value }
+    if(Date.now() >= deadline){
+      throw new ScenarioTimeout(`timeout after ${ms} ms waiting for: ${label}`)
+    }
+    await sleep(5)
+  }
+}
+
+function bytesOf(buffer){ return Array.from(new Uint8Array(buffer)) }
+
+function toJSONable(value){
+  return JSON.parse(JSON.stringify(value, (_key, v) => {
+    if(v instanceof ArrayBuffer){ return {"$binary": bytesOf(v)} }
+    if(ArrayBuffer.isView(v)){ return {"$binary": Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength))} }
+    if(v === undefined){ return null }
+    return v
+  }))
+}
+
+function uniqueId(){
+  return `${process.pid.toString(36)}${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}`
+}
+
+function normalizeMessage(msg){
+  return {
+    join_ref: msg.join_ref === undefined ? null : msg.join_ref,
+    ref: msg.ref === undefined ? null : msg.ref,
+    topic: msg.topic,
+    event: msg.event,
+    payload: msg.payload,
+  }
+}
+
+function describeError(error){
+  if(error === undefined || error === null){ return null }
+  if(typeof error === "string"){ return error }
+  if(error.message !== undefined){ return String(error.message) }
+  if(error.error && error.error.message !== undefined){ return String(error.error.message) }
+  return String(error)
+}
+
+// ---------------------------------------------------------------------------------------------
+// serializers
+
+/** The V1 (vsn 1.x) serializer: one JSON object per frame, text only. */
+const V1Serializer = {
+  encode(msg, callback){
+    if(msg.payload instanceof ArrayBuffer){
+      throw new Error("the V1 serializer cannot send binary payloads")
+    }
+    const frame = {
+      topic: msg.topic,
+      event: msg.event,
+      payload: msg.payload,
+      ref: msg.ref === undefined ? null : msg.ref,
+      join_ref: msg.join_ref === undefined ? null : msg.join_ref,
+    }
+    return callback(JSON.stringify(frame))
+  },
+  decode(rawPayload, callback){
+    if(typeof rawPayload !== "string"){
+      throw new Error("the V1 serializer received a binary frame")
+    }
+    const obj = JSON.parse(rawPayload)
+    return callback({
+      join_ref: obj.join_ref === undefined ? null : obj.join_ref,
+      ref: obj.ref === undefined ? null : obj.ref,
+      topic: obj.topic,
+      event: obj.event,
+      payload: obj.payload,
+    })
+  },
+}
+
+// ---------------------------------------------------------------------------------------------
+// clients and channels
+
+class Client {
+  /**
+   * @param {object} ctx - the scenario context
+   * @param {string} name - a label used in the observations
+   * @param {object} options - params, heartbeatIntervalMs, transport, timeout, rejoinAfterMs
+   */
+  constructor(ctx, name, options = {}){
+    this.ctx = ctx
+    this.name = name
+    this.frames = []
+    this.raw = []
+    this.sent = []
+    this.opens = 0
+    this.closes = []
+    this.errors = []
+    this.decodeErrors = []
+    ctx.clients.push(this)
+
+    const lib = ctx.lib
+    const base = ctx.vsn === "1.0.0"
+      ? V1Serializer
+      : {encode: lib.Serializer.encode.bind(lib.Serializer), decode: lib.Serializer.decode.bind(lib.Serializer)}
+
+    const encode = (msg, callback) => {
+      this.sent.push(normalizeMessage(msg))
+      return base.encode(msg, callback)
+    }
+    const decode = (rawPayload, callback) => {
+      try {
+        if(rawPayload instanceof ArrayBuffer){
+          this.raw.push({"$binary": bytesOf(rawPayload)})
+        } else {
+          this.raw.push(JSON.parse(rawPayload))
+        }
+        return base.decode(rawPayload, callback)
+      } catch (error){
+        this.decodeErrors.push(String(error && error.message || error))
+        throw error
+      }
+    }
+
+    const socketOptions = {
+      transport: options.transport || WebSocket,
+      vsn: ctx.vsn,
+      encode,
+      decode,
+      params: options.params || {},
+      timeout: options.timeout || 3000,
+      heartbeatIntervalMs: options.heartbeatIntervalMs || 30000,
+      reconnectAfterMs: options.reconnectAfterMs || (() => 50),
+      rejoinAfterMs: options.rejoinAfterMs || (() => 100),
+    }
+    this.socket = new lib.Socket(ctx.url, socketOptions)
+    this.socket.onOpen(() => { this.opens++ })
+    this.socket.onClose(event => {
+      this.closes.push({code: event && event.code, reason: event && event.reason !== undefined ? String(event.reason) : null})
+    })
+    this.socket.onError(error => { this.errors.push(describeError(error)) })
+    this.socket.onMessage(msg => { this.frames.push(normalizeMessage(msg)) })
+  }
+
+  async connect(){
+    this.socket.connect()
+    await waitFor(() => this.opens > 0 || this.closes.length > 0, `${this.name}: socket open`)
+    if(this.opens === 0){
+      throw new Error(`${this.name}: the socket closed before it opened: ${JSON.stringify({closes: this.closes, errors: this.errors})}`)
+    }
+  }
+
+  channel(topic, params = {}){ return new Chan(this, topic, params) }
+
+  /** Frames received on `topic` (optionally only `event`), in arrival order. */
+  framesFor(topic, event){
+    return this.frames.filter(f => f.topic === topic && (event === undefined || f.event === event))
+  }
+
+  /** Outbound messages for `topic` (optionally only `event`), in send order. */
+  sentFor(topic, event){
+    return this.sent.filter(f => f.topic === topic && (event === undefined || f.event === event))
+  }
+
+  disconnect(){
+    try { this.socket.disconnect() } catch (_error){ /* already gone */ }
+  }
+
+  observations(){
+    return {
+      frames: this.frames,
+      raw: this.raw,
+      sent: this.sent,
+      opens: this.opens,
+      closes: this.closes,
+      errors: this.errors,
+      decode_errors: this.decodeErrors,
+    }
+  }
+}
+
+class Chan {
+  constructor(client, topic, params){
+    this.client = client
+    this.topic = topic
+    this.ch = client.socket.channel(topic, params)
+    this.joinReplies = []
+    this.errors = []
+    this.closes = []
+    this.events = []
+    this.joinRefs = []
+    this.ch.onError(payload => { this.errors.push(payload === undefined ? null : payload) })
+    this.ch.onClose(payload => { this.closes.push(payload === undefined ? null : payload) })
+  }
+
+  /** Records every payload of `event` that reaches this channel. */
+  listen(event){
+    this.ch.on(event, payload => { this.events.push({event, payload}) })
+    return this
+  }
+
+  eventsNamed(event){ return this.events.filter(e => e.event === event).map(e => e.payload) }
+
+  /** Joins and resolves with the first join result ({status, response}). */
+  async join(timeout = 3000){
+    const push = this.ch.join(timeout)
+    push
+      .receive("ok", response => { this.joinRefs.push(this.ch.joinRef()); this.joinReplies.push({status: "ok", response}) })
+      .receive("error", response => { this.joinRefs.push(this.ch.joinRef()); this.joinReplies.push({status: "error", response}) })
+      .receive("timeout", () => { this.joinReplies.push({status: "timeout", response: null}) })
+    await waitFor(() => this.joinReplies.length > 0, `${this.client.name}: join reply for ${this.topic}`, timeout + 1000)
+    return this.joinReplies[0]
+  }
+
+  /** Pushes and resolves with {status, response, ms} for ok, error or timeout. */
+  push(event, payload, timeout = 3000){
+    const started = Date.now()
+    return new Promise(resolve => {
+      this.ch.push(event, payload, timeout)
+        .receive("ok", response => resolve({status: "ok", response, ms: Date.now() - started}))
+        .receive("error", response => resolve({status: "error", response, ms: Date.now() - started}))
+        .receive("timeout", () => resolve({status: "timeout", response: null, ms: Date.now() - started}))
+    })
+  }
+
+  get state(){ return this.ch.state }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP control endpoints (Node 20 has fetch)
+
+async function postJSON(ctx, path, body){
+  const response = await fetch(`${ctx.httpUrl}${path}`, {
+    method: "POST",
+    headers: {"content-type": "application/json"},
+    body: JSON.stringify(body),
+  })
+  const text = await response.text()
+  let parsed
+  try { parsed = JSON.parse(text) } catch (_error){ parsed = {"$text": text} }
+  return {status: response.status, body: parsed}
+}
+
+// ---------------------------------------------------------------------------------------------
+// presence helpers
+
+function presenceList(presence){
+  const entries = presence.list((key, {metas}) => ({key, metas}))
+  entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  return entries
+}
+
+function presenceKeys(presence){ return presenceList(presence).map(e => e.key) }
+
+// ---------------------------------------------------------------------------------------------
+// scenarios
+//
+// Each returns a plain object of scenario-specific observations. The runner adds the
+// clients' own observations under "clients".
+
+const scenarios = {}
+
+/** Connect (optionally with --user) and join a room; the join reply names the user. */
+scenarios.join = async(ctx) => {
+  const params = ctx.opts.user !== undefined ? {user: ctx.opts.user} : {}
+  const a = new Client(ctx, "a", {params})
+  await a.connect()
+  const topic = `room:join-${ctx.uid}`
+  const chan = a.channel(topic, {})
+  const join = await chan.join()
+  return {topic, user: ctx.opts.user === undefined ? null : ctx.opts.user, join, join_ref: chan.joinRefs[0] || null}
+}
+
+/** Connect with an arbitrary Origin header (every origin is allowed). */
+scenarios.origin = async(ctx) => {
+  const origin = ctx.opts.origin || "https://elsewhere.invalid"
+  class OriginWebSocket extends WebSocket {
+    constructor(url, protocols){ super(url, protocols, {origin}) }
+  }
+  const a = new Client(ctx, "a", {transport: OriginWebSocket})
+  await a.connect()
+  const topic = `room:origin-${ctx.uid}`
+  const join = await a.channel(topic, {}).join()
+  return {topic, origin, join}
+}
+
+/** token=bad: the upgrade is refused; phoenix.js reports an error and never opens. */
+scenarios.token_bad = async(ctx) => {
+  const a = new Client(ctx, "a", {params: {token: "bad"}, reconnectAfterMs: () => 100})
+  a.socket.connect()
+  await waitFor(() => a.closes.length > 0 && a.errors.length > 0, "a: error and close after a refused connect")
+  a.disconnect()
+  // give a wrongly accepted connection the time to show up
+  await sleep(150)
+  return {opens: a.opens, first_close: a.closes[0], first_error: a.errors[0]}
+}
+
+scenarios.join_forbidden = async(ctx) => {
+  const a = new Client(ctx, "a")
+  await a.connect()
+  const join = await a.channel("room:forbidden", {}).join()
+  a.disconnect()
+  return {topic: "room:forbidden", join}
+}
+
+/** A join handler that raises; the socket stays up and another join works. */
+scenarios.join_crash = async(ctx) => {
+  const a = new Client(ctx, "a", {rejoinAfterMs: () => 5000})
+  await a.connect()
+  const topic = `room:joincrash-${ctx.uid}`
+  const crashed = a.channel(topic, {crash: true})
+  const join = await crashed.join()
+  const otherTopic = `room:joincrash-other-${ctx.uid}`
+  const other = a.channel(otherTopic, {})
+  const otherJoin = await other.join()
+  const echo = await other.push("echo", {after: "join crash"})
+  return {topic, join, other_topic: otherTopic, other_join: otherJoin, other_echo: echo, closes: a.closes.length}
+}
+
+scenarios.echo = async(ctx) => {
+  const a = new Client(ctx, "a")
+  await a.connect()
+  const topic = `room:echo-${ctx.uid}`
+  const chan = a.channel(topic, {})
+  await chan.join()
+  const payload = {body: "hello", n: 42, f: 1.5, t: true, nothing: null, list: [1, "two", {three: 3}], nested: {k: "v"}, unicode: "héllo ✓ 日本"}
+  const reply = await chan.push("echo", payload)
+  const empty = await chan.push("echo", {})
+  return {topic, payload, reply, empty_reply: empty, join_ref: chan.joinRefs[0]}
+}
+
+scenarios.echo_error = async(ctx) => {
+  const a = new Client(ctx, "a")
+  await a.connect()
+  const topic = `room:echoerr-${ctx.uid}`
+  const chan = a.channel(topic, {})
+  await chan.join()
+  const payload = {why: "because", code: 7}
+  const reply = await chan.push("echo_error", payload)
+  return {topic, payload, reply, channel_state: chan.state, channel_errors: chan.errors}
+}
+
+/** noreply: the push times out; the channel still answers afterwards. */
+scenarios.noreply = async(ctx) => {
+  const a = new Client(ctx, "a")
+  await a.connect()
+  const topic = `room:noreply-${ctx.uid}`
+  const chan = a.channel(topic, {})
+  await chan.join()
+  const timeoutMs = Number(ctx.opts["push-timeout"] || 300)
+  const reply = await chan.push("noreply", {x: 1}, timeoutMs)
+  const after = await chan.push("echo", {after: "noreply"})
+  return {topic, timeout_ms: timeoutMs, reply, after, replies_for_topic: a.framesFor(topic, "phx_reply").length}
+}
+
+async function twoInRoom(ctx, prefix, events){
+  const a = new Client(ctx, "a")
+  const b = new Client(ctx, "b")
+  await Promise.all([a.connect(), b.connect()])
+  const topic = `room:${prefix}-${ctx.uid}`
+  const ca = a.channel(topic, {})
+  const cb = b.channel(topic, {})
+  for(const event of events){ ca.listen(event); cb.listen(event) }
+  await ca.join()
+  await cb.join()
+  return {a, b, ca, cb, topic}
+}
+
+scenarios.shout = async(ctx) => {
+  const {ca, cb, topic} = await twoInRoom(ctx, "shout", ["shout"])
+  const payload = {body: "hi all", from: "a"}
+  const reply = await ca.push("shout", payload)
+  await waitFor(() => ca.events.length >= 1 && cb.events.length >= 1, "shout reaching a and b")
+  await sleep(150) // a duplicate would show up here
+  return {topic, payload, reply, a_events: ca.eventsNamed("shout"), b_events: cb.eventsNamed("shout")}
+}
+
+scenarios.shout_others = async(ctx) => {
+  const {ca, cb, topic} = await twoInRoom(ctx, "shoutothers", ["shout"])
+  const payload = {body: "not for me"}
+  const reply = await ca.push("shout_others", payload)
+  await waitFor(() => cb.events.length >= 1, "shout reaching b")
+  await sleep(200) // the sender must get nothing
+  return {topic, payload, reply, a_events: ca.eventsNamed("shout"), b_events: cb.eventsNamed("shout")}
+}
+
+scenarios.push_me = async(ctx) => {
+  const {a, ca, cb, topic} = await twoInRoom(ctx, "pushme", ["pushed"])
+  const payload = {only: "me", n: 1}
+  const reply = await ca.push("push_me", payload)
+  await waitFor(() => ca.events.length >= 1, "pushed reaching a")
+  await sleep(200) // b must get nothing
+  return {
+    topic, payload, reply,
+    a_events: ca.eventsNamed("pushed"), b_events: cb.eventsNamed("pushed"),
+    a_push_frames: a.framesFor(topic, "pushed"), a_join_ref: ca.joinRefs[0],
+  }
+}
+
+scenarios.censor = async(ctx) => {
+  const {a, b, ca, cb, topic} = await twoInRoom(ctx, "censor", ["censored"])
+  const withText = {text: "a secret", from: "a", n: 1}
+  const withoutText = {from: "b", n: 2}
+  const reply1 = await ca.push("censor", withText)
+  const reply2 = await cb.push("censor", withoutText)
+  await waitFor(() => ca.events.length >= 2 && cb.events.length >= 2, "both censored events reaching a and b")
+  await sleep(150)
+  return {
+    topic, with_text: withText, without_text: withoutText, replies: [reply1, reply2],
+    a_events: ca.eventsNamed("censored"), b_events: cb.eventsNamed("censored"),
+    a_frames: a.framesFor(topic, "censored"), b_frames: b.framesFor(topic, "censored"),
+    a_join_ref: ca.joinRefs[0], b_join_ref: cb.joinRefs[0],
+  }
+}
+
+/** V2 only: an ArrayBuffer payload comes back as identical bytes in a binary reply. */
+scenarios.binary_echo = async(ctx) => {
+  const a = new Client(ctx, "a")
+  await a.connect()
+  const topic = `room:binary-${ctx.uid}`
+  const chan = a.channel(topic, {})
+  await chan.join()
+  const bytes = [0, 1, 2, 3, 127, 128, 200, 254, 255, 0, 10, 13, 34, 92]
+  const buffer = new Uint8Array(bytes).buffer
+  const reply = await chan.push("binary_echo", buffer)
+  const isArrayBuffer = reply.response instanceof ArrayBuffer
+  return {topic, bytes, reply, response_is_arraybuffer: isArrayBuffer}
+}
+
+/** A slow handler on one topic must not delay another topic of the same socket. */
+scenarios.slow_echo = async(ctx) => {
+  const a = new Client(ctx, "a")
+  await a.connect()
+  const topicA = `room:a-slow-${ctx.uid}`
+  const topicB = `room:b-slow-${ctx.uid}`
+  const ca = a.channel(topicA, {})
+  const cb = a.channel(topicB, {})
+  await ca.join()
+  await cb.join()
+  const ms = Number(ctx.opts.ms || 1500)
+  const started = Date.now()
+  const slowPromise = ca.push("slow_echo", {ms}, ms + 3000)
+  await sleep(20)
+  const fast = await cb.push("echo", {quick: true})
+  const fastAt = Date.now() - started
+  const slow = await slowPromise
+  const slowAt = Date.now() - started
+  return {topic_a: topicA, topic_b: topicB, ms, slow, fast, slow_at_ms: slowAt, fast_at_ms: fastAt}
+}
+
+/** crash: phx_error on that topic only; the other channel answers; the client rejoins. */
+scenarios.crash = async(ctx) => {
+  const a = new Client(ctx, "a")
+  await a.connect()
+  const topicA = `room:crash-${ctx.uid}`
+  const topicB = `room:crash-other-${ctx.uid}`
+  const ca = a.channel(topicA, {})
+  const cb = a.channel(topicB, {})
+  await ca.join()
+  await cb.join()
+  const joinRef = ca.joinRefs[0]
+  ca.push("crash", {}, 1500)
+  await waitFor(() => ca.errors.length >= 1, "phx_error on the crashed channel")
+  const otherEcho = await cb.push("echo", {still: "alive"})
+  await waitFor(() => ca.joinReplies.length >= 2, "the crashed channel rejoining")
+  const echoAfterRejoin = await ca.push("echo", {rejoined: true})
+  return {
+    topic: topicA, other_topic: topicB, join_ref: joinRef,
+    channel_errors: ca.errors, error_frames: a.framesFor(topicA, "phx_error"),
+    other_errors: cb.errors, other_echo: otherEcho,
+    rejoin: ca.joinReplies[1], rejoin_join_ref: ca.joinRefs[1] || null, echo_after_rejoin: echoAfterRejoin,
+    socket_closes: a.closes.length, opens: a.opens,
+  }
+}
+
+/** An event the channel does not handle crashes that channel only. */
+scenarios.unhandled_event = async(ctx) => {
+  const a = new Client(ctx, "a", {rejoinAfterMs: () => 5000})
+  await a.connect()
+  const topicA = `room:unhandled-${ctx.uid}`
+  const topicB = `room:unhandled-other-${ctx.uid}`
+  const ca = a.channel(topicA, {})
+  const cb = a.channel(topicB, {})
+  await ca.join()
+  await cb.join()
+  const joinRef = ca.joinRefs[0]
+  ca.push("no_such_event", {x: 1}, 1500)
+  await waitFor(() => ca.errors.length >= 1, "phx_error after an unhandled event")
+  const otherEcho = await cb.push("echo", {still: "alive"})
+  return {
+    topic: topicA, join_ref: joinRef, channel_errors: ca.errors,
+    error_frames: a.framesFor(topicA, "phx_error"), other_errors: cb.errors, other_echo: otherEcho,
+    socket_closes: a.closes.length,
+  }
+}
+
+/** stop: reply ok, then phx_close; onClose fires and the channel never rejoins. */
+scenarios.stop = async(ctx) => {
+  const a = new Client(ctx, "a", {rejoinAfterMs: () => 50})
+  await a.connect()
+  const topic = `room:stop-${ctx.uid}`
+  const chan = a.channel(topic, {})
+  await chan.join()
+  const joinRef = chan.joinRefs[0]
+  const reply = await chan.push("stop", {})
+  await waitFor(() => chan.closes.length >= 1, "onClose after stop")
+  await sleep(500) // 10 rejoin periods: a rejoin would show up
+  return {
+    topic, join_ref: joinRef, reply, channel_closes: chan.closes, channel_errors: chan.errors,
+    close_frames: a.framesFor(topic, "phx_close"), state: chan.state,
+    joins_sent: a.sentFor(topic, "phx_join").length,
+    still_registered: a.socket.channels.some(c => c.topic === topic),
+    socket_closes: a.closes.length,
+  }
+}
+
+scenarios.unmatched_topic = async(ctx) => {
+  const a = new Client(ctx, "a", {rejoinAfterMs: () => 5000})
+  await a.connect()
+  const topic = `nope:${ctx.uid}`
+  const chan = a.channel(topic, {})
+  const join = await chan.join()
+  const sentJoin = a.sentFor(topic, "phx_join")[0]
+  return {topic, join, reply_frames: a.framesFor(topic, "phx_reply"), sent_join: sentJoin}
+}
+
+/** A message for a topic the socket never joined gets the unmatched topic error. */
+scenarios.unjoined_push = async(ctx) => {
+  const a = new Client(ctx, "a")
+  await a.connect()
+  const topic = `room:notjoined-${ctx.uid}`
+  const ref = a.socket.makeRef()
+  a.socket.push({topic, event: "echo", payload: {x: 1}, ref, join_ref: null})
+  await waitFor(() => a.framesFor(topic).length >= 1, "reply to a push on a topic not joined")
+  await sleep(100)
+  return {topic, ref, frames: a.framesFor(topic), socket_closes: a.closes.length}
+}
+
+scenarios.presence = async(ctx) => {
+  const userA = `alice-${ctx.uid}`
+  const topic = `presence:${ctx.uid}`
+  const {Presence} = ctx.lib
+
+  const a = new Client(ctx, "a", {params: {user: userA}})
+  await a.connect()
+  const ca = a.channel(topic, {name: "Alice"})
+  const pa = new Presence(ca.ch)
+  let syncsA = 0
+  pa.onSync(() => { syncsA++ })
+  const joinA = await ca.join()
+  await waitFor(() => presenceKeys(pa).includes(userA), "a seeing itself in the presence list")
+  const listA1 = presenceList(pa)
+
+  const b = new Client(ctx, "b")
+  await b.connect()
+  const cb = b.channel(topic, {})
+  const pb = new Presence(cb.ch)
+  const joinB = await cb.join()
+  await waitFor(() => presenceKeys(pb).length === 2, "b seeing two presences")
+  const listB1 = presenceList(pb)
+  const anonKey = presenceKeys(pb).find(k => k !== userA)
+  await waitFor(() => presenceKeys(pa).length === 2, "a seeing b join")
+  const listA2 = presenceList(pa)
+
+  const update = await cb.push("update", {status: "away", mood: "ok"})
+  await waitFor(() => {
+    const entry = presenceList(pa).find(e => e.key === anonKey)
+    return entry && entry.metas.some(m => m.status === "away")
+  }, "a seeing b's update")
+  const listA3 = presenceList(pa)
+  await waitFor(() => {
+    const entry = presenceList(pb).find(e => e.key === anonKey)
+    return entry && entry.metas.some(m => m.status === "away")
+  }, "b seeing its own update")
+  const listB2 = presenceList(pb)
+
+  b.disconnect()
+  await waitFor(() => presenceKeys(pa).length === 1, "a seeing b leave")
+  const listA4 = presenceList(pa)
+
+  return {
+    topic, user_a: userA, anon_key: anonKey || null, join_a: joinA, join_b: joinB, update,
+    list_a_alone: listA1, list_b_after_join: listB1, list_a_after_b_join: listA2,
+    list_a_after_update: listA3, list_b_after_update: listB2, list_a_after_b_left: listA4,
+    a_presence_frames: a.frames.filter(f => f.topic === topic && f.event.startsWith("presence_")),
+    b_presence_frames: b.frames.filter(f => f.topic === topic && f.event.startsWith("presence_")),
+    a_join_ref: ca.joinRefs[0], b_join_ref: cb.joinRefs[0], syncs_a: syncsA,
+  }
+}
+
+scenarios.bench = async(ctx) => {
+  const a = new Client(ctx, "a")
+  const b = new Client(ctx, "b")
+  await Promise.all([a.connect(), b.connect()])
+  const topic = `bench:${ctx.uid}`
+  const ca = a.channel(topic, {}).listen("broadcast")
+  const cb = b.channel(topic, {}).listen("broadcast")
+  const joinA = await ca.join()
+  const joinB = await cb.join()
+  const payload = {seq: 1, sent_at: 12345, body: "x".repeat(64)}
+  const reply = await ca.push("broadcast", payload)
+  await waitFor(() => ca.events.length >= 1 && cb.events.length >= 1, "broadcast reaching a and b")
+  await sleep(150)
+  return {
+    topic, payload, join_a: joinA, join_b: joinB, reply,
+    a_events: ca.eventsNamed("broadcast"), b_events: cb.eventsNamed("broadcast"),
+    a_frames: a.framesFor(topic, "broadcast"),
+  }
+}
+
+/** POST /api/broadcast reaches every subscriber of the topic. */
+scenarios.api_broadcast = async(ctx) => {
+  const {a, ca, cb, topic} = await twoInRoom(ctx, "api", ["news"])
+  const payload = {headline: "from http", n: 3, nested: {ok: true}}
+  const http = await postJSON(ctx, "/api/broadcast", {topic, event: "news", payload})
+  await waitFor(() => ca.events.length >= 1 && cb.events.length >= 1, "the HTTP broadcast reaching a and b")
+  await sleep(150)
+  return {topic, payload, http, a_events: ca.eventsNamed("news"), b_events: cb.eventsNamed("news"), a_frames: a.framesFor(topic, "news")}
+}
+
+/** POST /api/disconnect closes that user's socket; phoenix.js reconnects and rejoins. */
+scenarios.api_disconnect = async(ctx) => {
+  const userA = `dis-a-${ctx.uid}`
+  const userB = `dis-b-${ctx.uid}`
+  const a = new Client(ctx, "a", {params: {user: userA}})
+  const b = new Client(ctx, "b", {params: {user: userB}})
+  await Promise.all([a.connect(), b.connect()])
+  const topic = `room:disconnect-${ctx.uid}`
+  const ca = a.channel(topic, {})
+  const cb = b.channel(topic, {})
+  await ca.join()
+  await cb.join()
+  const http = await postJSON(ctx, "/api/disconnect", {user: userA})
+  await waitFor(() => a.closes.length >= 1, "a's socket closing after /api/disconnect")
+  await waitFor(() => a.opens >= 2, "a reconnecting")
+  await waitFor(() => ca.joinReplies.length >= 2, "a rejoining")
+  const echoA = await ca.push("echo", {back: true})
+  const echoB = await cb.push("echo", {untouched: true})
+  return {
+    topic, user_a: userA, user_b: userB, http, a_first_close: a.closes[0], a_opens: a.opens,
+    a_rejoin: ca.joinReplies[1], a_echo: echoA, b_closes: b.closes, b_opens: b.opens, b_echo: echoB,
+  }
+}
+
+/** socket.ping gets a heartbeat reply. */
+scenarios.heartbeat_ping = async(ctx) => {
+  const a = new Client(ctx, "a")
+  await a.connect()
+  const rtt = await new Promise((resolve, reject) => {
+    const pushed = a.socket.ping(ms => resolve(ms))
+    if(!pushed){ reject(new Error("socket.ping could not push")) }
+  })
+  const sent = a.sentFor("phoenix", "heartbeat")
+  await sleep(50)
+  return {rtt, heartbeats_sent: sent, phoenix_frames: a.framesFor("phoenix")}
+}
+
+/** With heartbeatIntervalMs 200 the client stays connected: every heartbeat is answered. */
+scenarios.heartbeat_interval = async(ctx) => {
+  const interval = Number(ctx.opts.interval || 200)
+  const duration = Number(ctx.opts.duration || 1000)
+  const a = new Client(ctx, "a", {heartbeatIntervalMs: interval})
+  await a.connect()
+  const topic = `room:hb-${ctx.uid}`
+  const chan = a.channel(topic, {})
+  await chan.join()
+  await sleep(duration)
+  const echo = await chan.push("echo", {after: "heartbeats"})
+  return {
+    interval, duration, heartbeats_sent: a.sentFor("phoenix", "heartbeat"),
+    phoenix_frames: a.framesFor("phoenix"), opens: a.opens, closes: a.closes, echo,
+    channel_errors: chan.errors,
+  }
+}
+
+/** A malformed frame closes only that socket (1011); another socket is unaffected. */
+scenarios.malformed_frame = async(ctx) => {
+  const a = new Client(ctx, "a", {reconnectAfterMs: () => 5000})
+  const b = new Client(ctx, "b")
+  await Promise.all([a.connect(), b.connect()])
+  const topic = `room:malformed-${ctx.uid}`
+  const ca = a.channel(topic, {})
+  const cb = b.channel(topic, {})
+  await ca.join()
+  await cb.join()
+  a.socket.conn.send(ctx.opts.frame || "this is not json {")
+  await waitFor(() => a.closes.length >= 1, "a's socket closing after a malformed frame")
+  a.disconnect()
+  const echoB = await cb.push("echo", {fine: true})
+  return {topic, a_first_close: a.closes[0], b_closes: b.closes, b_echo: echoB}
+}
+
+/** A raw ws client without vsn speaks V1 (JSON objects). Not run through phoenix.js. */
+scenarios.no_vsn = async(ctx) => {
+  const ws = new WebSocket(`${ctx.url}/websocket`)
+  const received = []
+  const closes = []
+  ws.on("message", (data, isBinary) => { received.push(isBinary ? {"$binary": Array.from(data)} : JSON.parse(data.toString())) })
+  ws.on("close", code => closes.push(code))
+  const errors = []
+  ws.on("error", error => errors.push(String(error && error.message)))
+  await waitFor(() => ws.readyState === WebSocket.OPEN || closes.length > 0, "raw websocket open")
+  if(ws.readyState !== WebSocket.OPEN){ throw new Error(`raw websocket did not open: ${JSON.stringify({closes, errors})}`) }
+  ws.send(JSON.stringify({topic: "phoenix", event: "heartbeat", payload: {}, ref: "1"}))
+  const topic = `room:novsn-${ctx.uid}`
+  ws.send(JSON.stringify({topic, event: "phx_join", payload: {}, ref: "2", join_ref: "2"}))
+  ws.send(JSON.stringify({topic, event: "echo", payload: {v: 1}, ref: "3", join_ref: "2"}))
+  await waitFor(() => received.length >= 3, "three replies")
+  ws.close()
+  return {topic, received, closes, errors}
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+async function main(){
+  const opts = parseArgs(process.argv.slice(2))
+  for(const required of ["url", "scenario"]){
+    if(!opts[required]){ throw new Error(`--${required} is required`) }
+  }
+  const clientName = opts.client || "phoenix"
+  const lib = LIBS[clientName]
+  if(!lib){ throw new Error(`unknown --client ${clientName} (expected ${Object.keys(LIBS).join(" or ")})`) }
+  const vsn = opts.vsn || "2.0.0"
+  if(vsn !== "2.0.0" && vsn !== "1.0.0"){ throw new Error(`unsupported --vsn ${vsn}`) }
+  const scenario = scenarios[opts.scenario]
+  if(!scenario){ throw new Error(`unknown --scenario ${opts.scenario}; known: ${Object.keys(scenarios).join(", ")}`) }
+  const url = opts.url.replace(/\/+$/, "")
+  const httpUrl = (opts["http-url"] || url.replace(/^ws(s?):/, "http$1:").replace(/\/socket$/, "")).replace(/\/+$/, "")
+  const timeoutMs = Number(opts.timeout || 10000)
+
+  const ctx = {opts, lib, client: clientName, vsn, url, httpUrl, uid: opts.uid || uniqueId(), clients: []}
+  const partial = () => toJSONable({
+    scenario: opts.scenario, client: clientName, vsn,
+    clients: Object.fromEntries(ctx.clients.map(c => [c.name, c.observations()])),
+  })
+
+  let timer
+  const overall = new Promise((_resolve, reject) => {
+    timer = setTimeout(() => reject(new ScenarioTimeout(`scenario ${opts.scenario} exceeded ${timeoutMs} ms`)), timeoutMs)
+  })
+  try {
+    const result = await Promise.race([scenario(ctx), overall])
+    clearTimeout(timer)
+    // snapshot before disconnecting: the disconnect itself fires channel error callbacks
+    const output = toJSONable({
+      scenario: opts.scenario, client: clientName, vsn,
+      library_version: installedVersion(clientName),
+      ...result,
+      clients: Object.fromEntries(ctx.clients.map(c => [c.name, c.observations()])),
+    })
+    for(const c of ctx.clients){ c.disconnect() }
+    process.stdout.write(JSON.stringify(output) + "\n", () => process.exit(0))
+  } catch (error){
+    clearTimeout(timer)
+    const kind = error instanceof ScenarioTimeout ? "TIMEOUT" : "ERROR"
+    let observed
+    try { observed = JSON.stringify(partial()) } catch (_e){ observed = "(unavailable)" }
+    process.stderr.write(
+      `${kind} in scenario ${opts.scenario} (client ${clientName}, vsn ${vsn}): ${error && error.stack || error}\n` +
+      `observed so far: ${observed}\n`,
+      () => process.exit(error instanceof ScenarioTimeout ? 3 : 1),
+    )
+  }
+}
+
+main().catch(error => {
+  process.stderr.write(`ERROR: ${error && error.stack || error}\n`, () => process.exit(2))
+})
