@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import uuid
 from typing import Any
 
 from starlette.applications import Starlette
@@ -13,8 +13,6 @@ from starlette.routing import Mount, Route
 
 from phoenix_py import Channel, ChannelReply, ConnectInfo, Endpoint, Socket, error, ok, reply_with
 from phoenix_py.presence import Presence
-
-_anonymous = itertools.count(1)
 
 
 class RoomChannel(Channel):
@@ -64,7 +62,8 @@ class PresenceChannel(Channel):
     presence: Presence
 
     async def join(self, topic: str, payload: Any) -> dict[str, Any]:
-        self.key = self.assigns.get("user") or f"anon-{next(_anonymous)}"
+        # Unique across instances that share a pubsub, not only in this process.
+        self.key = self.assigns.get("user") or f"anon-{uuid.uuid4().hex[:12]}"
         name = payload.get("name") if isinstance(payload, dict) else None
         self.meta: dict[str, Any] = {"name": name or self.key}
         self.send_info("after_join")
