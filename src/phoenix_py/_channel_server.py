@@ -265,6 +265,8 @@ class ChannelServer:
         return SocketRef(self, self._current_ref)
 
     def request_stop(self, reason: str) -> None:
+        if self._state == _JOINING:
+            raise UsageError("stop() inside join: to refuse the join, return error({...})")
         self._stop_reason = reason
 
     def _check_joined(self, what: str) -> None:

@@ -1,6 +1,6 @@
 """The endpoint: sockets mounted in any ASGI app, and broadcasts from outside a socket.
 
-Example (the README's, served by ``uvicorn app:app``)::
+Example (``examples/hello/app.py``, served by ``uvicorn examples.hello.app:app``)::
 
     endpoint = Endpoint()
     app = Starlette(
@@ -25,12 +25,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from starlette.types import Receive, Scope, Send
+
 from ._core.message import Broadcast
 from ._socket_server import SocketServer
 from .errors import ConnectionRefused
 from .pubsub.base import PubSub
 from .socket import ConnectInfo, Socket
-from .transports.base import CheckOrigin
+from .transports.base import CheckOrigin, validate_check_origin
 from .transports.websocket import WebSocketOptions, serve_websocket
 
 __all__ = ["Endpoint", "SocketApp"]
@@ -60,7 +62,7 @@ class Endpoint:
     ) -> SocketApp:
         """An ASGI app serving ``socket_cls`` at ``/websocket`` below where it is mounted."""
         options = WebSocketOptions(
-            check_origin=check_origin,
+            check_origin=validate_check_origin(check_origin),
             timeout=timeout,
             max_frame_size=max_frame_size,
             max_buffered_frames=max_buffered_frames,
@@ -147,7 +149,7 @@ class SocketApp:
         self.socket_cls = socket_cls
         self.options = options
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         path = scope.get("path", "")
         if kind == "lifespan":

@@ -16,7 +16,8 @@ _PART = re.compile(r"\[([^\[\]]*)\]")
 
 def parse_params(query: bytes | str) -> dict[str, Any]:
     if isinstance(query, bytes):
-        query = query.decode("latin-1")
+        # Plug keeps raw bytes; UTF-8 is what browsers send unescaped.
+        query = query.decode("utf-8", "replace")
     params: dict[str, Any] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         bracket = key.find("[")

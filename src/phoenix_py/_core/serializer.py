@@ -114,10 +114,7 @@ class _V1Json:
     def decode(self, data: bytes | str, *, binary: bool) -> Message:
         if binary:
             raise ProtocolError("V1 JSON serializer got a binary frame")
-        try:
-            value = _json_decode(data)
-        except msgspec.DecodeError as exc:
-            raise ProtocolError(f"frame is not valid JSON: {exc}") from exc
+        value = _decode_json(data)
         if not isinstance(value, dict):
             raise ProtocolError(f"V1 JSON serializer expected an object, got {_kind(value)}")
         try:
@@ -157,10 +154,7 @@ class _V2Json:
     def decode(self, data: bytes | str, *, binary: bool) -> Message:
         if binary:
             return _decode_binary_push(data if isinstance(data, bytes) else data.encode())
-        try:
-            value = _json_decode(data)
-        except msgspec.DecodeError as exc:
-            raise ProtocolError(f"frame is not valid JSON: {exc}") from exc
+        value = _decode_json(data)
         if not isinstance(value, list) or len(value) < 5:
             raise ProtocolError(
                 "V2 JSON serializer expected [join_ref, ref, topic, event, payload], "
@@ -192,6 +186,17 @@ class _V2Json:
             return _binary(_BROADCAST, [broadcast.topic, broadcast.event], payload, "broadcast")
         _require_map(payload, "broadcast")
         return Frame(_encode_json([None, None, broadcast.topic, broadcast.event, payload]))
+
+
+def _decode_json(data: bytes | str) -> Any:
+    try:
+        return _json_decode(data)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"frame is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ProtocolError("frame's JSON is nested too deeply") from exc
+    except UnicodeError as exc:
+        raise ProtocolError(f"frame is not valid UTF-8: {exc}") from exc
 
 
 def _kind(value: object) -> str:
@@ -266,7 +271,10 @@ def _decode_binary_push(data: bytes) -> Message:
 V1_JSON: Serializer = _V1Json()
 V2_JSON: Serializer = _V2Json()
 
-_VSN = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:[-+][0-9A-Za-z.+-]*)?$")
+# Semver as Elixir's Version parses it: no leading zeros, nothing after the end.
+_VSN = re.compile(
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
+)
 
 
 def serializer_for_vsn(vsn: object) -> Serializer | None:
@@ -279,10 +287,12 @@ def serializer_for_vsn(vsn: object) -> Serializer | None:
         return V1_JSON
     if not isinstance(vsn, str):
         return None
-    match = _VSN.match(vsn)
-    if match is None or "-" in vsn:
+    match = _VSN.fullmatch(vsn)
+    if match is None:
         return None
-    major, minor = int(match[1]), int(match[2])
+    major, minor, patch = int(match[1]), int(match[2]), int(match[3])
+    if match[4] and patch == 0:
+        return None  # x.y.0-pre sorts below x.y.0, outside "~> x.y.0"
     if (major, minor) == (1, 0):
         return V1_JSON
     if (major, minor) == (2, 0):

@@ -126,8 +126,9 @@ class SocketState(Generic[H, T]):
         """Handle one frame from the client."""
         if self.closed:
             return []
-        if len(data) > self._max_frame_size:
-            return self._close(1009, f"frame of {len(data)} bytes exceeds {self._max_frame_size}")
+        size = _byte_size(data, self._max_frame_size)
+        if size > self._max_frame_size:
+            return self._close(1009, f"frame of {size} bytes exceeds {self._max_frame_size}")
         try:
             message = self.serializer.decode(data, binary=binary)
         except ProtocolError as exc:
@@ -136,6 +137,8 @@ class SocketState(Generic[H, T]):
 
     def handle_message(self, message: Message) -> list[Action]:
         """Dispatch one decoded client message, in Phoenix's order (§3.1)."""
+        if self.closed:
+            return []
         topic, event = message.topic, message.event
         if topic == HEARTBEAT_TOPIC and event == "heartbeat":
             return [self._reply(message, "ok", {}, join_ref=None)]
@@ -242,3 +245,10 @@ class SocketState(Generic[H, T]):
         return SendFrame(
             self.serializer.encode_push(Message(topic, "phx_close", {}, join_ref, join_ref))
         )
+
+
+def _byte_size(data: bytes | str, limit: int) -> int:
+    """The size of ``data`` in UTF-8 bytes, computed only when it could exceed ``limit``."""
+    if isinstance(data, bytes) or len(data) * 4 <= limit:
+        return len(data)
+    return len(data.encode("utf-8", "surrogatepass"))

@@ -24,6 +24,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from .codec import NodeCodec
+
 __all__ = ["Adapter", "PubSub", "Subscriber"]
 
 logger = logging.getLogger("phoenix_py.pubsub")
@@ -62,6 +64,14 @@ class Adapter(Protocol):
         """Send ``message`` to the node called ``node_name`` only."""
         ...
 
+    def watch(self, topic: str) -> None:
+        """This node now has subscribers for ``topic`` (an adapter may route by it)."""
+        ...
+
+    def unwatch(self, topic: str) -> None:
+        """This node no longer has subscribers for ``topic``."""
+        ...
+
 
 class PubSub:
     """Topic subscriptions of this node, plus an adapter for the cluster.
@@ -77,6 +87,8 @@ class PubSub:
 
             adapter = MemoryAdapter()
         self.adapter = adapter
+        #: The types that may travel between nodes; presence registers its own.
+        self.codec = NodeCodec()
         self._topics: dict[str, dict[Subscriber, None]] = {}
         self._started = False
 
@@ -97,7 +109,11 @@ class PubSub:
     # Subscriptions (local, synchronous)
 
     def subscribe(self, topic: str, subscriber: Subscriber) -> None:
-        self._topics.setdefault(topic, {})[subscriber] = None
+        subscribers = self._topics.get(topic)
+        if subscribers is None:
+            subscribers = self._topics[topic] = {}
+            self.adapter.watch(topic)
+        subscribers[subscriber] = None
 
     def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
         subscribers = self._topics.get(topic)
@@ -105,6 +121,7 @@ class PubSub:
             subscribers.pop(subscriber, None)
             if not subscribers:
                 del self._topics[topic]
+                self.adapter.unwatch(topic)
 
     def subscriber_count(self, topic: str | None = None) -> int:
         """Subscriptions on ``topic``, or on every topic when ``topic`` is None."""

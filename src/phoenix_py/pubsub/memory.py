@@ -47,3 +47,9 @@ class MemoryAdapter:
         pubsub = self._hub.nodes.get(node_name)
         if pubsub is not None:
             pubsub.local_broadcast(topic, message)
+
+    def watch(self, topic: str) -> None:
+        return None  # every node of the hub is reached directly
+
+    def unwatch(self, topic: str) -> None:
+        return None

@@ -17,6 +17,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from .._core.serializer import Frame
+from ..errors import UsageError
 
 logger = logging.getLogger("phoenix_py.transport")
 
@@ -70,23 +71,45 @@ def _parse_rule(origin: str) -> _OriginRule:
 
 
 def origin_allowed(origin: str | None, request_host: str, check: CheckOrigin) -> bool:
-    """Phoenix's check_origin: no ``Origin`` header is always allowed."""
+    """Phoenix's check_origin: no ``Origin`` header is always allowed; a callable
+    decides every other case, those without a host (``null``) too."""
     if origin is None or check is False:
         return True
+    if callable(check):
+        return bool(check(origin))
     parts = urlsplit(origin)
     host = (parts.hostname or "").lower()
     if not host:
         return False  # "null", "file://": no host to compare
     if check is True:
-        return host == request_host.split(":")[0].strip("[]").lower()
-    if callable(check):
-        return bool(check(origin))
+        return host == _host_without_port(request_host)
     scheme = parts.scheme
     try:
         port = parts.port if parts.port is not None else _default_port(scheme)
     except ValueError:
         return False
     return any(_parse_rule(rule).allows(scheme, host, port) for rule in check)
+
+
+def _host_without_port(host_header: str) -> str:
+    host = host_header.strip().lower()
+    if host.startswith("["):  # an IPv6 literal, "[::1]:4000"
+        return host[1 : host.find("]")] if "]" in host else host[1:]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def validate_check_origin(check: object) -> CheckOrigin:
+    """Raise ``UsageError`` for a ``check_origin`` that is none of the accepted shapes."""
+    if isinstance(check, bool) or callable(check):
+        return check
+    if isinstance(check, str) or not isinstance(check, Sequence):
+        raise UsageError(
+            f"check_origin={check!r}: pass True, False, a list of origins such as "
+            '["https://example.com", "//*.example.org"], or a callable(origin) -> bool'
+        )
+    if not all(isinstance(origin, str) for origin in check):
+        raise UsageError(f"check_origin={check!r}: every origin in the list must be a str")
+    return check
 
 
 class BadAuthToken(ValueError):

@@ -1,7 +1,7 @@
 """The WebSocket transport over ASGI (PHOENIX_PROTOCOL.md §1.2-§1.9).
 
-Handshake, in Phoenix's order: ``vsn`` negotiation, check_origin, the authToken
-subprotocol, then the socket's ``connect`` and ``id``. A refusal is an HTTP
+Handshake, in Phoenix's order: check_origin, the authToken subprotocol, then
+``vsn`` negotiation and the socket's ``connect`` and ``id``. A refusal is an HTTP
 status (403 unless ``ConnectionRefused`` says otherwise) when the server
 supports the ASGI denial-response extension (uvicorn does), else a plain
 close before accept, which servers answer with 403.
@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +34,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("phoenix_py.transport")
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
+Scope = MutableMapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,19 +183,19 @@ async def serve_websocket(
         return
     headers = _headers(scope)
     params = {**scope.get("path_params", {}), **parse_params(scope.get("query_string", b""))}
+    origin = headers.get("origin")
+    host = headers.get("host", "")
+    if not origin_allowed(origin, host, options.check_origin):
+        logger.error(
+            "Could not check origin for the socket transport: origin %r is not allowed", origin
+        )
+        return await _deny(scope, send, 403)
     serializer = serializer_for_vsn(params.get("vsn"))
     if serializer is None:
         logger.warning(
             "The client's requested transport version %r does not match the server's "
             "version requirements (~> 1.0.0 or ~> 2.0.0); refusing",
             params.get("vsn"),
-        )
-        return await _deny(scope, send, 403)
-    origin = headers.get("origin")
-    host = headers.get("host", "")
-    if not origin_allowed(origin, host, options.check_origin):
-        logger.error(
-            "Could not check origin for the socket transport: origin %r is not allowed", origin
         )
         return await _deny(scope, send, 403)
     subprotocols: list[str] = list(scope.get("subprotocols") or [])
@@ -224,8 +223,9 @@ async def serve_websocket(
     if status is not None:
         return await _deny(scope, send, status)
 
-    # A client that offers subprotocols needs one echoed, or it fails the handshake.
-    subprotocol = "phoenix" if subprotocols else None
+    # phoenix.js 1.8 offers "phoenix" next to its authToken and needs it echoed;
+    # other subprotocols are ignored, as Phoenix does without a configured list.
+    subprotocol = "phoenix" if "phoenix" in subprotocols else None
     await send({"type": "websocket.accept", "subprotocol": subprotocol})
     transport = WebSocketTransport(send, max_buffered_frames=options.max_buffered_frames)
     server = SocketServer(

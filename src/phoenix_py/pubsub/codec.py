@@ -1,0 +1,60 @@
+"""How messages cross between nodes: msgpack of tagged msgspec structs.
+
+Only registered struct types travel (``Broadcast`` always; presence registers
+its replication messages), so a node never unpickles arbitrary objects from
+the network. Payloads keep their JSON types, and ``bytes`` stay binary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Envelope(msgspec.Struct, frozen=True, array_like=True):
+    """A message on the wire between nodes, with the node that sent it."""
+
+    origin: str
+    topic: str
+    message: msgspec.Raw
+
+
+class NodeCodec:
+    def __init__(self) -> None:
+        from .._core.message import Broadcast
+
+        self._types: list[type[msgspec.Struct]] = [Broadcast]
+        self._decoder: msgspec.msgpack.Decoder[Any] | None = None
+        self._encoder = msgspec.msgpack.Encoder()
+
+    def register(self, *types: type[msgspec.Struct]) -> None:
+        """Allow these tagged struct types to travel between nodes."""
+        for struct_type in types:
+            if struct_type not in self._types:
+                self._types.append(struct_type)
+                self._decoder = None
+
+    def encode(self, origin: str, topic: str, message: Any) -> bytes:
+        if type(message) not in self._types:
+            raise TypeError(
+                f"{type(message).__name__} cannot travel between nodes; "
+                "register its msgspec struct type with the codec"
+            )
+        body = msgspec.Raw(self._encoder.encode(message))
+        return self._encoder.encode(Envelope(origin, topic, body))
+
+    def decode(self, data: bytes) -> tuple[str, str, Any]:
+        """Returns (origin, topic, message); raises ``msgspec.DecodeError`` on junk."""
+        if self._decoder is None:
+            union = self._types[0] if len(self._types) == 1 else _union(self._types)
+            self._decoder = msgspec.msgpack.Decoder(union)
+        envelope = msgspec.msgpack.decode(data, type=Envelope)
+        return envelope.origin, envelope.topic, self._decoder.decode(envelope.message)
+
+
+def _union(types: list[type[msgspec.Struct]]) -> Any:
+    union: Any = types[0]
+    for struct_type in types[1:]:
+        union = union | struct_type
+    return union
