@@ -13,9 +13,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m examples.contract", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4000)
+    parser.add_argument("--redis", metavar="URL", help="redis://HOST:PORT/0: run as a cluster node")
+    parser.add_argument(
+        "--presence-down-period",
+        type=float,
+        default=30.0,
+        help="seconds of silence before another node's presences leave (tests shorten it)",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args()
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level)
+    app = create_app(
+        args.redis,
+        presence_options={
+            "down_period": args.presence_down_period,
+            "broadcast_period": min(1.5, args.presence_down_period / 4),
+        },
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 
 if __name__ == "__main__":

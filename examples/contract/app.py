@@ -11,7 +11,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from phoenix_py import Channel, ChannelReply, ConnectInfo, Endpoint, Socket, error, ok, reply_with
+from phoenix_py import (
+    Channel,
+    ChannelReply,
+    ConnectInfo,
+    Endpoint,
+    PubSub,
+    Socket,
+    error,
+    ok,
+    reply_with,
+)
 from phoenix_py.presence import Presence
 
 
@@ -108,10 +118,22 @@ class ContractSocket(Socket):
         return f"user_socket:{user}" if user else None
 
 
-def create_app(**socket_options: Any) -> Starlette:
-    """The app; ``socket_options`` go to ``Endpoint.socket_app`` (tests shorten timeouts)."""
-    endpoint = Endpoint()
-    presence = Presence(endpoint.pubsub)
+def create_app(
+    redis_url: str | None = None,
+    *,
+    presence_options: dict[str, float] | None = None,
+    **socket_options: Any,
+) -> Starlette:
+    """The app: in-memory pubsub, or Redis at ``redis_url`` so that several
+    instances are one cluster. ``presence_options`` (periods) and
+    ``socket_options`` (``Endpoint.socket_app``) let tests shorten timeouts."""
+    if redis_url is None:
+        endpoint = Endpoint()
+    else:
+        from phoenix_py.pubsub.redis import RedisAdapter
+
+        endpoint = Endpoint(PubSub(RedisAdapter(redis_url, namespace="contract")))
+    presence = Presence(endpoint.pubsub, **(presence_options or {}))
     # Bound to this app's presence, so that several apps can live in one process.
     bound_presence_channel = type("PresenceChannel", (PresenceChannel,), {"presence": presence})
     socket_cls = type(

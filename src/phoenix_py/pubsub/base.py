@@ -24,9 +24,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from ..errors import UsageError
 from .codec import NodeCodec
 
-__all__ = ["Adapter", "PubSub", "Subscriber"]
+__all__ = ["Adapter", "PubSub", "Service", "Subscriber"]
 
 logger = logging.getLogger("phoenix_py.pubsub")
 
@@ -37,6 +38,18 @@ class Subscriber(Protocol):
     def deliver(self, message: Any, cache: dict[Any, Any]) -> None:
         """Take one message. ``cache`` is shared by every subscriber of this one
         dispatch: keep encodings in it (keyed by serializer) to encode once."""
+        ...
+
+
+class Service(Protocol):
+    """Something that runs beside the pubsub, such as a presence tracker."""
+
+    async def start(self) -> None:
+        """Called once the adapter is connected."""
+        ...
+
+    async def stop(self) -> None:
+        """Called before the adapter disconnects (a last message may still go out)."""
         ...
 
 
@@ -90,20 +103,33 @@ class PubSub:
         #: The types that may travel between nodes; presence registers its own.
         self.codec = NodeCodec()
         self._topics: dict[str, dict[Subscriber, None]] = {}
+        self._services: list[Service] = []
         self._started = False
 
     @property
     def node_name(self) -> str:
         return self.adapter.node_name
 
+    def add_service(self, service: Service) -> None:
+        """Start and stop ``service`` (a presence tracker) with this pubsub."""
+        if self._started:
+            raise UsageError(
+                "create Presence (and other pubsub services) before the endpoint starts"
+            )
+        self._services.append(service)
+
     async def start(self) -> None:
         if not self._started:
             self._started = True
             await self.adapter.start(self)
+            for service in self._services:
+                await service.start()
 
     async def stop(self) -> None:
         if self._started:
             self._started = False
+            for service in reversed(self._services):
+                await service.stop()
             await self.adapter.stop()
 
     # Subscriptions (local, synchronous)
