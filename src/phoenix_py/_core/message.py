@@ -37,7 +37,7 @@ class Reply(msgspec.Struct, frozen=True):
     join_ref: Ref = None
 
 
-class Broadcast(msgspec.Struct, frozen=True, tag=True):
+class Broadcast(msgspec.Struct, frozen=True, tag=True, array_like=True):
     """An event for every subscriber of a topic; it carries no refs."""
 
     topic: str

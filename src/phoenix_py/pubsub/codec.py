@@ -25,15 +25,21 @@ class NodeCodec:
         from .._core.message import Broadcast
 
         self._types: list[type[msgspec.Struct]] = [Broadcast]
-        self._decoder: msgspec.msgpack.Decoder[Any] | None = None
+        self._decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Broadcast)
         self._encoder = msgspec.msgpack.Encoder()
 
     def register(self, *types: type[msgspec.Struct]) -> None:
-        """Allow these tagged struct types to travel between nodes."""
-        for struct_type in types:
-            if struct_type not in self._types:
-                self._types.append(struct_type)
-                self._decoder = None
+        """Allow these struct types to travel between nodes.
+
+        They must be tagged (``tag=True``) and ``array_like=True``, as
+        ``Broadcast`` is; a type that cannot join the others raises here, at
+        start-up, rather than when a message arrives.
+        """
+        new = [t for t in types if t not in self._types]
+        if new:
+            decoder = msgspec.msgpack.Decoder(_union([*self._types, *new]))
+            self._types.extend(new)
+            self._decoder = decoder
 
     def encode(self, origin: str, topic: str, message: Any) -> bytes:
         if type(message) not in self._types:
@@ -46,9 +52,6 @@ class NodeCodec:
 
     def decode(self, data: bytes) -> tuple[str, str, Any]:
         """Returns (origin, topic, message); raises ``msgspec.DecodeError`` on junk."""
-        if self._decoder is None:
-            union = self._types[0] if len(self._types) == 1 else _union(self._types)
-            self._decoder = msgspec.msgpack.Decoder(union)
         envelope = msgspec.msgpack.decode(data, type=Envelope)
         return envelope.origin, envelope.topic, self._decoder.decode(envelope.message)
 

@@ -226,7 +226,10 @@ class RedisAdapter:
             logger.warning("ignoring a Redis message that does not decode: %s", exc)
             return
         if origin != self.node_name:
-            self._pubsub.local_broadcast(topic, message)
+            try:
+                self._pubsub.local_broadcast(topic, message)
+            except Exception:  # a bug downstream must not end the listener
+                logger.exception("local delivery of a Redis message on %r failed", topic)
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
