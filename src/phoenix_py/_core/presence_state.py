@@ -20,7 +20,7 @@ Replication (PHOENIX_PROTOCOL.md §5.5):
 Applying the same delta twice, or an old one, changes nothing; deltas of
 different replicas commute. So replicas that receive every replica's changes,
 in any order, with transfers for the gaps, end with the same entries
-(``tests/core/test_tracker_state.py`` checks this with hypothesis).
+(``tests/core/test_presence_state.py`` checks this with hypothesis).
 
 A replica can be *down* (no heartbeat for a while): its entries are kept but
 hidden from ``list`` and reported as leaves; when it comes back they are
@@ -105,8 +105,10 @@ class TrackerState:
         self.clock += 1
         self._context[self.replica] = self.clock
         self._drop(self.replica, clock)
-        if self._delta_adds.pop(clock, None) is None:
-            self._delta_removes.append(clock)
+        self._delta_adds.pop(clock, None)
+        # Listed even when added since the last cut: a snapshot taken in between
+        # may have carried the entry to another node.
+        self._delta_removes.append(clock)
         builder = _DiffBuilder()
         builder.add("leaves", entry)
         return builder.diffs
