@@ -179,3 +179,19 @@ def test_junk_on_the_channel_is_ignored(redis: RedisServer) -> None:
         await a.stop()
 
     asyncio.run(go())
+
+
+def test_a_burst_beyond_max_pending_waits_instead_of_dropping(redis: RedisServer) -> None:
+    async def go() -> None:
+        a, b = await nodes(redis.url, 2, max_pending=100)
+        recorder = Recorder()
+        b.subscribe("burst", recorder)
+        await asyncio.sleep(0.1)
+        for n in range(3000):  # never yields on its own: only backpressure lets Redis keep up
+            await a.broadcast("burst", Broadcast("burst", "n", {"n": n}))
+        await eventually(lambda: len(recorder.received) == 3000, timeout=15)
+        assert [m.payload["n"] for m in recorder.received] == list(range(3000))
+        for pubsub in (a, b):
+            await pubsub.stop()
+
+    asyncio.run(go())

@@ -15,10 +15,12 @@ dispatched it locally).
 
 Delivery. Publishes leave through one connection, in order, pipelined by a
 single task: broadcasts from one instance reach every other instance in the
-order they were made. Delivery is at most once: a message published while
-Redis is unreachable is dropped (and logged), and one published while an
-instance is reconnecting does not reach that instance. Local subscribers keep
-receiving local broadcasts throughout.
+order they were made. While Redis is healthy, a publisher that outruns it
+waits (``broadcast`` blocks once ``max_pending`` messages are queued), so
+nothing is dropped. Delivery is at most once: a message published while
+Redis is unreachable is dropped (and logged once per outage), and one
+published while an instance is reconnecting does not reach that instance.
+Local subscribers keep receiving local broadcasts throughout.
 
 Outages. The listener reconnects by itself with exponential backoff (0.1 s up
 to ``max_backoff``), resubscribes to every topic it needs, logs each loss and
@@ -59,8 +61,8 @@ class RedisAdapter:
         node_name: this instance's name, unique in the cluster (default:
             host, pid and a random suffix).
         namespace: prefix of every Redis channel; instances of one app share it.
-        max_pending: publishes queued while waiting for Redis before the oldest
-            are dropped.
+        max_pending: publishes queued for Redis; beyond it ``broadcast`` waits
+            while Redis is healthy, and the oldest are dropped while it is not.
         max_backoff: the longest wait between reconnection attempts, seconds.
     """
 
@@ -83,9 +85,13 @@ class RedisAdapter:
         self._channels: set[str] = set()
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._outbox_ready = asyncio.Event()
+        self._outbox_room = asyncio.Event()
+        self._publishing_ok = True
+        self._dropping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: Any = None  # redis PubSub while connected
         self._client: aioredis.Redis | None = None
+        self._publisher: aioredis.Redis | None = None
 
     def topic_channel(self, topic: str) -> str:
         return f"{self.namespace}:t:{topic}"
@@ -100,6 +106,11 @@ class RedisAdapter:
         self._pubsub = pubsub
         self._client = aioredis.Redis.from_url(
             self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0
+        )
+        # Publishing has its own connection, with a timeout: a Redis that stops
+        # answering counts as down instead of stalling every broadcast.
+        self._publisher = aioredis.Redis.from_url(
+            self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0, socket_timeout=5.0
         )
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._publish())]
@@ -120,14 +131,15 @@ class RedisAdapter:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        if self._client is not None:
-            await self._client.aclose()
+        for client in (self._client, self._publisher):
+            if client is not None:
+                await client.aclose()
 
     async def broadcast(self, topic: str, message: Any) -> None:
-        self._queue(self.topic_channel(topic), topic, message)
+        await self._queue(self.topic_channel(topic), topic, message)
 
     async def direct_broadcast(self, node_name: str, topic: str, message: Any) -> None:
-        self._queue(f"{self.namespace}:n:{node_name}", topic, message)
+        await self._queue(f"{self.namespace}:n:{node_name}", topic, message)
 
     def watch(self, topic: str) -> None:
         channel = self.topic_channel(topic)
@@ -141,18 +153,27 @@ class RedisAdapter:
 
     # Publishing
 
-    def _queue(self, channel: str, topic: str, message: Any) -> None:
+    async def _queue(self, channel: str, topic: str, message: Any) -> None:
         assert self._pubsub is not None, "start the PubSub before broadcasting"
         data = self._pubsub.codec.encode(self.node_name, topic, message)
-        if len(self._outbox) >= self._max_pending:
-            self._outbox.popleft()
-            logger.warning("Redis publish queue full (%d); dropped the oldest", self._max_pending)
+        while len(self._outbox) >= self._max_pending:
+            if not self._publishing_ok:
+                self._outbox.popleft()
+                if not self._dropping:
+                    logger.warning(
+                        "Redis is down and %d publishes are queued; dropping the "
+                        "oldest until it is back",
+                        self._max_pending,
+                    )
+                    self._dropping = True
+                break
+            self._outbox_room.clear()
+            await self._outbox_room.wait()  # backpressure: Redis is slower than we are
         self._outbox.append((channel, data))
         self._outbox_ready.set()
 
     async def _publish(self) -> None:
-        assert self._client is not None
-        failing = False
+        assert self._publisher is not None
         while True:
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
@@ -161,20 +182,22 @@ class RedisAdapter:
                     self._outbox.popleft() for _ in range(min(len(self._outbox), _PUBLISH_BATCH))
                 ]
                 try:
-                    async with self._client.pipeline(transaction=False) as pipe:
+                    async with self._publisher.pipeline(transaction=False) as pipe:
                         for channel, data in batch:
                             pipe.publish(channel, data)
                         await pipe.execute()
-                    if failing:
+                    if not self._publishing_ok:
                         logger.info("Redis publishing works again")
-                    failing = False
+                    self._publishing_ok, self._dropping = True, False
                 except (aioredis.RedisError, OSError) as exc:
-                    if not failing:
+                    if self._publishing_ok:
                         logger.warning(
                             "Redis publish failed (%s); dropping messages until it is back", exc
                         )
-                    failing = True
+                    self._publishing_ok = False
+                    self._outbox_room.set()
                     await asyncio.sleep(0.1)
+                self._outbox_room.set()
 
     # Receiving
 
