@@ -5,23 +5,32 @@
   One process serves the whole session (every scenario uses its own unique topics and users);
   it is restarted if a test left it dead, and that test fails with the server's output.
 - ``run_js`` (fixture): the :func:`run_js` helper, with the npm dependencies guaranteed.
+- ``start_js`` (fixture): the :func:`start_js` helper, for scenarios that stop at checkpoints
+  so that the test can act (kill a node, restart Redis) in the middle of a scenario.
+- ``cluster_factory``: starts clusters of N contract app instances sharing a fresh real
+  redis-server (``tests/redis_server.py``); a failing test shows every instance's output.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ..redis_server import RedisServer
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -106,9 +115,14 @@ def _free_port() -> int:
 
 
 class ContractServer:
-    """One ``python -m examples.contract`` process on a loopback port, output in a log file."""
+    """One ``python -m examples.contract`` process on a loopback port, output in a log file.
 
-    def __init__(self) -> None:
+    ``extra_args`` are appended to the command line (``--redis URL`` makes it a cluster node).
+    """
+
+    def __init__(self, extra_args: Sequence[str] = (), label: str = "contract server") -> None:
+        self.extra_args = list(extra_args)
+        self.label = label
         self.host = HOST
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -117,6 +131,7 @@ class ContractServer:
         )
         self.log_path = Path(self._log.name)
         self.test_log_offset = 0
+        self._start_offset = 0
         self.starts = 0
 
     @property
@@ -143,6 +158,11 @@ class ContractServer:
         return text
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Starts the process without waiting for it to listen (see :meth:`wait_ready`)."""
         self.port = _free_port()
         self.starts += 1
         env = dict(os.environ)
@@ -161,6 +181,7 @@ class ContractServer:
                 self.host,
                 "--port",
                 str(self.port),
+                *self.extra_args,
             ],
             cwd=REPO_ROOT,
             env=env,
@@ -168,11 +189,17 @@ class ContractServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        self._start_offset = offset
+
+    def wait_ready(self) -> None:
+        """Waits until the launched process accepts TCP connections; fails the test if not."""
+        assert self.proc is not None, "launch() first"
+        offset = self._start_offset
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             if self.proc.poll() is not None:
                 pytest.fail(
-                    f"the contract server exited with {self.proc.returncode} before accepting "
+                    f"the {self.label} exited with {self.proc.returncode} before accepting "
                     f"connections on {self.host}:{self.port}; its output:\n{self.log_since(offset)}"
                 )
             try:
@@ -183,7 +210,7 @@ class ContractServer:
             if time.monotonic() >= deadline:
                 self.stop()
                 pytest.fail(
-                    f"the contract server did not accept TCP connections on {self.host}:"
+                    f"the {self.label} did not accept TCP connections on {self.host}:"
                     f"{self.port} within {STARTUP_TIMEOUT_S:.0f} s; its output:\n"
                     f"{self.log_since(offset)}"
                 )
@@ -201,6 +228,30 @@ class ContractServer:
                 proc.kill()
                 proc.wait(timeout=5)
         return proc.returncode
+
+    def send_signal(self, sig: int) -> float:
+        """Sends ``sig`` to the process; returns the wall-clock time (ms) just before."""
+        assert self.proc is not None and self.proc.poll() is None, (
+            f"the {self.label} is not running"
+        )
+        sent_at_ms = time.time() * 1000
+        self.proc.send_signal(sig)
+        return sent_at_ms
+
+    def kill(self) -> float:
+        """SIGKILL: the process dies at once, saying goodbye to nobody."""
+        sent_at_ms = self.send_signal(signal.SIGKILL)
+        assert self.proc is not None
+        self.proc.wait(timeout=5)
+        return sent_at_ms
+
+    def wait_exit(self, timeout: float) -> int:
+        """Waits for the process to exit by itself; fails the test if it does not."""
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the {self.label} did not exit within {timeout} s")
 
     def close(self) -> None:
         self.stop()
@@ -242,9 +293,99 @@ def contract_server(_contract_server_session: ContractServer) -> Iterator[Contra
         )
 
 
+# ------------------------------------------------------------------------------------------------
+# clusters: N contract app instances sharing one real redis-server
+
+
+CLUSTER_DOWN_PERIOD_S = 3.0
+
+
+class ContractCluster:
+    """A fresh redis-server plus ``size`` contract app instances started with ``--redis``.
+
+    The instances use ``--presence-down-period`` ``down_period`` (so a silent node's presences
+    leave after that many seconds, and the nodes heartbeat every ``down_period / 4``).
+    """
+
+    def __init__(self, size: int, down_period: float = CLUSTER_DOWN_PERIOD_S) -> None:
+        try:
+            self.redis = RedisServer()
+        except RuntimeError as exc:  # redis-server missing: a failure, never a skip
+            pytest.fail(str(exc))
+        self.down_period = down_period
+        args = ["--redis", self.redis.url, "--presence-down-period", str(down_period)]
+        self.nodes = [ContractServer(args, label=f"cluster node {i}") for i in range(size)]
+
+    def start(self) -> None:
+        self.redis.start()
+        for node in self.nodes:  # in parallel: each takes a few hundred ms to boot
+            node.launch()
+        for node in self.nodes:
+            node.wait_ready()
+
+    def mark_test_start(self) -> None:
+        for node in self.nodes:
+            node.test_log_offset = node.log_size()
+
+    def report_sections(self, prefix: str = "") -> list[tuple[str, str]]:
+        sections = []
+        for i, node in enumerate(self.nodes):
+            state = "running" if node.alive() else f"exited {_returncode(node)}"
+            output = node.log_since(node.test_log_offset)
+            title = f"{prefix}cluster node {i} (port {node.port}, {state}) output"
+            sections.append((title, output or "(nothing)"))
+        return sections
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+        self.redis.stop()
+
+
+def _returncode(server: ContractServer) -> int | None:
+    return server.proc.returncode if server.proc is not None else None
+
+
+class ClusterFactory:
+    """Starts clusters for one test and stops them all after it."""
+
+    def __init__(self) -> None:
+        self.clusters: list[ContractCluster] = []
+
+    def __call__(self, size: int, down_period: float = CLUSTER_DOWN_PERIOD_S) -> ContractCluster:
+        cluster = ContractCluster(size, down_period)
+        self.clusters.append(cluster)
+        cluster.start()
+        cluster.mark_test_start()
+        return cluster
+
+    def report_sections(self) -> list[tuple[str, str]]:
+        sections = []
+        for n, cluster in enumerate(self.clusters):
+            sections += cluster.report_sections(f"cluster #{n}: " if len(self.clusters) > 1 else "")
+        return sections
+
+    def close(self) -> None:
+        for cluster in self.clusters:
+            cluster.close()
+
+
+@pytest.fixture
+def cluster_factory() -> Iterator[ClusterFactory]:
+    """``cluster_factory(n)`` starts a fresh redis-server and ``n`` instances on it.
+
+    Everything is stopped after the test; the instances' output is attached to a failure.
+    """
+    factory = ClusterFactory()
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Attaches the contract server's output during a failed test to its report."""
+    """Attaches the servers' output during a failed test to its report."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     if report.failed and report.when in ("call", "teardown"):
@@ -253,25 +394,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if isinstance(server, ContractServer):
             output = server.log_since(server.test_log_offset)
             report.sections.append(("contract server output", output or "(nothing)"))
+        seen: set[int] = set()
+        for value in funcargs.values():
+            if isinstance(value, ContractCluster | ClusterFactory) and id(value) not in seen:
+                seen.add(id(value))
+                report.sections.extend(value.report_sections())
 
 
 # ------------------------------------------------------------------------------------------------
 # the Node scenario runner
 
 
-def run_js(
-    server: ContractServer,
-    scenario: str,
-    client: str = "phoenix",
-    vsn: str = "2.0.0",
-    timeout: float = JS_TIMEOUT_S,
-    **extra: object,
-) -> dict[str, Any]:
-    """Runs one scenario of run.mjs against ``server`` and returns its JSON observations.
-
-    Extra keyword arguments become ``--key value`` options (underscores turn into dashes;
-    non-string values are JSON-encoded).
-    """
+def _node_args(
+    server: ContractServer, scenario: str, client: str, vsn: str, extra: dict[str, object]
+) -> list[str]:
     node = shutil.which("node")
     if node is None:
         raise AssertionError("node is not on PATH")
@@ -294,6 +430,23 @@ def run_js(
             f"--{key.replace('_', '-')}",
             value if isinstance(value, str) else json.dumps(value),
         ]
+    return args
+
+
+def run_js(
+    server: ContractServer,
+    scenario: str,
+    client: str = "phoenix",
+    vsn: str = "2.0.0",
+    timeout: float = JS_TIMEOUT_S,
+    **extra: object,
+) -> dict[str, Any]:
+    """Runs one scenario of run.mjs against ``server`` and returns its JSON observations.
+
+    Extra keyword arguments become ``--key value`` options (underscores turn into dashes;
+    non-string values are JSON-encoded).
+    """
+    args = _node_args(server, scenario, client, vsn, extra)
     label = f"scenario {scenario!r} (client {client}, vsn {vsn})"
     try:
         proc = subprocess.run(
@@ -321,3 +474,127 @@ def run_js(
 def run_js_fixture(js_deps: Path) -> RunJs:
     """The :func:`run_js` helper, once the npm dependencies are installed."""
     return run_js
+
+
+class JsSession:
+    """A running scenario that stops at checkpoints (see ``checkpoint`` in run.mjs).
+
+    At each checkpoint the scenario prints ``{"checkpoint": NAME, ...}`` on stdout and waits
+    for one JSON line on stdin; :meth:`checkpoint` waits for it, :meth:`resume` answers it.
+    """
+
+    def __init__(self, args: list[str], label: str, timeout: float) -> None:
+        self.label = label
+        self.timeout = timeout
+        self.proc = subprocess.Popen(
+            args,
+            cwd=JS_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.stdout_lines: list[str] = []
+        self.stderr_lines: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.stdout_lines.append(line)
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+
+    def _failure(self, what: str) -> AssertionError:
+        for reader in self._readers:
+            reader.join(timeout=2)
+        return AssertionError(
+            f"{self.label}: {what} (exit {self.proc.poll()})\n"
+            f"--- node stderr ---\n{''.join(self.stderr_lines).strip()}\n"
+            f"--- node stdout ---\n{''.join(self.stdout_lines).strip()}"
+        )
+
+    def checkpoint(self, name: str, timeout: float = 15.0) -> dict[str, Any]:
+        """Waits until the scenario reaches checkpoint ``name``; returns what it printed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.close()
+                raise self._failure(f"checkpoint {name!r} not reached within {timeout} s") from None
+            if line is None:
+                self.proc.wait(timeout=5)
+                raise self._failure(f"node ended before checkpoint {name!r}")
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(data, dict) and data.get("checkpoint") == name:
+                return data
+
+    def resume(self, **data: object) -> None:
+        """Lets the scenario go on past its current checkpoint, handing it ``data``."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(data) + "\n")
+        self.proc.stdin.flush()
+
+    def result(self) -> dict[str, Any]:
+        """Waits for the scenario to end and returns its final JSON observations."""
+        try:
+            code = self.proc.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise self._failure(f"node did not finish within {self.timeout} s") from None
+        for reader in self._readers:
+            reader.join(timeout=5)
+        if code != 0:
+            raise self._failure("node failed")
+        try:
+            result: dict[str, Any] = json.loads(self.stdout_lines[-1])
+        except (IndexError, json.JSONDecodeError):
+            raise self._failure("node printed no final JSON") from None
+        return result
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+StartJs = Callable[..., JsSession]
+
+
+@pytest.fixture(name="start_js")
+def start_js_fixture(js_deps: Path) -> Iterator[StartJs]:
+    """``start_js(server, scenario, **options)``: a :class:`JsSession`, killed after the test."""
+    sessions: list[JsSession] = []
+
+    def start_js(
+        server: ContractServer,
+        scenario: str,
+        client: str = "phoenix",
+        vsn: str = "2.0.0",
+        timeout: float = JS_TIMEOUT_S,
+        **extra: object,
+    ) -> JsSession:
+        args = _node_args(server, scenario, client, vsn, extra)
+        session = JsSession(args, f"scenario {scenario!r} (client {client}, vsn {vsn})", timeout)
+        sessions.append(session)
+        return session
+
+    yield start_js
+    for session in sessions:
+        session.close()

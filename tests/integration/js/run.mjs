@@ -1,11 +1,17 @@
 // Scenario runner: drives a Phoenix Channels server with the official phoenix.js client.
 //
 //   node run.mjs --url ws://127.0.0.1:PORT/socket --client phoenix|phoenix17 \
-//                --vsn 2.0.0|1.0.0 --scenario NAME [--timeout MS] [--http-url URL]
+//                --vsn 2.0.0|1.0.0 --scenario NAME [--timeout MS] [--http-url URL] \
+//                [--urls JSON --http-urls JSON]
 //
 // Runs one scenario and prints one JSON object (the observations) on stdout, then exits 0.
 // On a timeout or any other failure it prints a message (and what was observed so far) on
 // stderr and exits non-zero. The Python tests under tests/integration make the assertions.
+//
+// Cluster scenarios (cluster_*) get the instances of a cluster as --urls / --http-urls (JSON
+// lists, same order); clientOn(ctx, name, i) connects to instance i. Some of them stop at
+// checkpoints: they print {"checkpoint": NAME, ...} as one line on stdout and wait for one JSON
+// line on stdin (the test acts meanwhile: kills an instance, restarts Redis) before going on.
 //
 // Every client records:
 //   frames: the decoded messages socket.onMessage saw ({join_ref, ref, topic, event, payload}),
@@ -16,6 +22,7 @@
 // ArrayBuffers are written out as {"$binary": [bytes...]}.
 
 import {readFileSync} from "node:fs"
+import {createInterface} from "node:readline"
 import WebSocket from "ws"
 import * as phoenix18 from "phoenix"
 import * as phoenix17 from "phoenix17"
@@ -187,7 +194,7 @@ class Client {
       reconnectAfterMs: options.reconnectAfterMs || (() => 50),
       rejoinAfterMs: options.rejoinAfterMs || (() => 100),
     }
-    this.socket = new lib.Socket(ctx.url, socketOptions)
+    this.socket = new lib.Socket(options.url || ctx.url, socketOptions)
     this.socket.onOpen(() => { this.opens++ })
     this.socket.onClose(event => {
       this.closes.push({code: event && event.code, reason: event && event.reason !== undefined ? String(event.reason) : null})
@@ -283,8 +290,8 @@ class Chan {
 // ---------------------------------------------------------------------------------------------
 // HTTP control endpoints (Node 20 has fetch)
 
-async function postJSON(ctx, path, body){
-  const response = await fetch(`${ctx.httpUrl}${path}`, {
+async function postJSON(ctx, path, body, httpUrl = ctx.httpUrl){
+  const response = await fetch(`${httpUrl}${path}`, {
     method: "POST",
     headers: {"content-type": "application/json"},
     body: JSON.stringify(body),
@@ -765,6 +772,317 @@ scenarios.no_vsn = async(ctx) => {
 }
 
 // ---------------------------------------------------------------------------------------------
+// cluster scenarios: clients on different instances of one cluster (--urls, --http-urls)
+
+/** A client connected to instance `index` of the cluster. */
+function clientOn(ctx, name, index, options = {}){
+  if(index >= ctx.urls.length){
+    throw new Error(`${name}: no instance ${index} (--urls names ${ctx.urls.length})`)
+  }
+  return new Client(ctx, name, {...options, url: ctx.urls[index]})
+}
+
+let stdinReader = null
+
+function stdinLines(){
+  if(stdinReader === null){
+    const reader = {queue: [], waiters: [], closed: false}
+    const lines = createInterface({input: process.stdin})
+    lines.on("line", line => {
+      const waiter = reader.waiters.shift()
+      if(waiter){ waiter(line) } else { reader.queue.push(line) }
+    })
+    lines.on("close", () => {
+      reader.closed = true
+      for(const waiter of reader.waiters.splice(0)){ waiter(null) }
+    })
+    stdinReader = reader
+  }
+  return stdinReader
+}
+
+/** Prints {"checkpoint": name, ...data} on one line; resolves with the JSON line the test answers. */
+async function checkpoint(name, data = {}){
+  const reader = stdinLines()
+  process.stdout.write(JSON.stringify(toJSONable({checkpoint: name, ...data})) + "\n")
+  let line
+  if(reader.queue.length > 0){ line = reader.queue.shift() }
+  else if(reader.closed){ line = null }
+  else { line = await new Promise(resolve => reader.waiters.push(resolve)) }
+  if(line === null){ throw new Error(`stdin closed while waiting at checkpoint ${name}`) }
+  return JSON.parse(line)
+}
+
+/** Two clients, on instances 0 and 1, joined to one room topic and listening to `events`. */
+async function twoNodesInRoom(ctx, prefix, events, optionsA = {}, optionsB = {}){
+  const a = clientOn(ctx, "a", 0, optionsA)
+  const b = clientOn(ctx, "b", 1, optionsB)
+  await Promise.all([a.connect(), b.connect()])
+  const topic = `room:${prefix}-${ctx.uid}`
+  const ca = a.channel(topic, {})
+  const cb = b.channel(topic, {})
+  for(const event of events){ ca.listen(event); cb.listen(event) }
+  const joinA = await ca.join()
+  const joinB = await cb.join()
+  return {a, b, ca, cb, topic, joinA, joinB}
+}
+
+function presenceFrames(client, topic){
+  return client.frames.filter(f => f.topic === topic && f.event.startsWith("presence_"))
+}
+
+function pushResult(result){ return {status: result.status, response: result.response} }
+
+/** A shout by a client of instance 0 reaches a client of instance 1, and the sender. */
+scenarios.cluster_shout = async(ctx) => {
+  const {b, ca, cb, topic, joinA, joinB} = await twoNodesInRoom(ctx, "cluster-shout", ["shout"])
+  const payload = {
+    body: "hello from instance 0", n: 7, f: 2.5, t: true, nothing: null,
+    list: [1, "two", {three: 3}], nested: {k: "v"}, unicode: "héllo ✓ 日本",
+  }
+  const reply = await ca.push("shout", payload)
+  await waitFor(() => ca.events.length >= 1 && cb.events.length >= 1, "the shout reaching a (instance 0) and b (instance 1)")
+  await sleep(200) // a duplicate would show up here
+  return {
+    topic, payload, join_a: joinA, join_b: joinB, reply,
+    a_events: ca.eventsNamed("shout"), b_events: cb.eventsNamed("shout"), b_frames: b.framesFor(topic, "shout"),
+  }
+}
+
+/** censor on instance 0: the intercepted event reaches a client of instance 1 as "***". */
+scenarios.cluster_censor = async(ctx) => {
+  const {b, ca, cb, topic} = await twoNodesInRoom(ctx, "cluster-censor", ["censored"])
+  const withText = {text: "a secret", from: "a", n: 1}
+  const withoutText = {from: "a", n: 2, nested: {text: "kept"}}
+  const reply1 = await ca.push("censor", withText)
+  const reply2 = await ca.push("censor", withoutText)
+  await waitFor(() => ca.events.length >= 2 && cb.events.length >= 2, "both censored events reaching a and b")
+  await sleep(200)
+  return {
+    topic, with_text: withText, without_text: withoutText, replies: [pushResult(reply1), pushResult(reply2)],
+    a_events: ca.eventsNamed("censored"), b_events: cb.eventsNamed("censored"), b_frames: b.framesFor(topic, "censored"),
+    b_join_ref: cb.joinRefs[0],
+  }
+}
+
+/** POST /api/broadcast on instance 0 reaches a client of instance 1. */
+scenarios.cluster_api_broadcast = async(ctx) => {
+  const {b, ca, cb, topic} = await twoNodesInRoom(ctx, "cluster-api", ["news"])
+  const payload = {headline: "from http on instance 0", n: 3, nested: {ok: true}, list: [null, 1.5]}
+  const http = await postJSON(ctx, "/api/broadcast", {topic, event: "news", payload}, ctx.httpUrls[0])
+  await waitFor(() => ca.events.length >= 1 && cb.events.length >= 1, "the HTTP broadcast reaching a and b")
+  await sleep(200)
+  return {topic, payload, http, a_events: ca.eventsNamed("news"), b_events: cb.eventsNamed("news"), b_frames: b.framesFor(topic, "news")}
+}
+
+/**
+ * POST /api/disconnect {"user": U} on instance 1 closes U's sockets on instance 0 (a) and on
+ * instance 1 (a2); both reconnect and rejoin by themselves. Another user (c, instance 0) is untouched.
+ */
+scenarios.cluster_api_disconnect = async(ctx) => {
+  const user = `cdis-${ctx.uid}`
+  const other = `cother-${ctx.uid}`
+  const a = clientOn(ctx, "a", 0, {params: {user}})
+  const a2 = clientOn(ctx, "a2", 1, {params: {user}})
+  const c = clientOn(ctx, "c", 0, {params: {user: other}})
+  await Promise.all([a.connect(), a2.connect(), c.connect()])
+  const topic = `room:cluster-disconnect-${ctx.uid}`
+  const ca = a.channel(topic, {})
+  const ca2 = a2.channel(topic, {})
+  const cc = c.channel(topic, {})
+  await Promise.all([ca.join(), ca2.join(), cc.join()])
+  const posted = Date.now()
+  const http = await postJSON(ctx, "/api/disconnect", {user}, ctx.httpUrls[1])
+  await waitFor(() => a.closes.length >= 1 && a2.closes.length >= 1, "U's sockets on instances 0 and 1 closing")
+  const closedMs = Date.now() - posted
+  await waitFor(() => a.opens >= 2 && a2.opens >= 2, "U's sockets reconnecting")
+  await waitFor(() => ca.joinReplies.length >= 2 && ca2.joinReplies.length >= 2, "U's channels rejoining")
+  const echoA = await ca.push("echo", {back: true, instance: 0})
+  const echoA2 = await ca2.push("echo", {back: true, instance: 1})
+  const echoC = await cc.push("echo", {untouched: true})
+  return {
+    topic, user, other, http, closed_ms: closedMs,
+    a_closes: a.closes, a_opens: a.opens, a_join_replies: ca.joinReplies, a_echo: pushResult(echoA),
+    a2_closes: a2.closes, a2_opens: a2.opens, a2_join_replies: ca2.joinReplies, a2_echo: pushResult(echoA2),
+    c_closes: c.closes, c_opens: c.opens, c_join_replies: cc.joinReplies, c_echo: pushResult(echoC),
+  }
+}
+
+/** A publisher on instance 0 and subscribers on instances 1 and 2: everyone gets every shout, in order. */
+scenarios.cluster_fanout = async(ctx) => {
+  const count = Number(ctx.opts.count || 20)
+  const p = clientOn(ctx, "p", 0)
+  const s1 = clientOn(ctx, "s1", 1)
+  const s2 = clientOn(ctx, "s2", 2)
+  await Promise.all([p.connect(), s1.connect(), s2.connect()])
+  const topic = `room:cluster-fanout-${ctx.uid}`
+  const chans = [p, s1, s2].map(client => client.channel(topic, {}).listen("shout"))
+  const joins = []
+  for(const chan of chans){ joins.push(await chan.join()) }
+  const payloads = Array.from({length: count}, (_, i) => ({seq: i, body: `message ${i}`, from: "instance 0"}))
+  const replies = await Promise.all(payloads.map(payload => chans[0].push("shout", payload)))
+  await waitFor(() => chans.every(chan => chan.events.length >= count), "every shout reaching the publisher and both subscribers")
+  await sleep(200)
+  return {
+    topic, payloads, joins, replies: replies.map(pushResult),
+    p_events: chans[0].eventsNamed("shout"), s1_events: chans[1].eventsNamed("shout"), s2_events: chans[2].eventsNamed("shout"),
+  }
+}
+
+/**
+ * Presence across instances: a (instance 0, "Alice") and b (instance 1, "Bob") join one presence
+ * topic; both lists converge; b's update shows in a's list; a's leave shows in b's list.
+ */
+scenarios.cluster_presence = async(ctx) => {
+  const topic = ctx.opts.topic || `presence:room-${ctx.uid}`
+  const userA = `alice-${ctx.uid}`
+  const userB = `bob-${ctx.uid}`
+  const {Presence} = ctx.lib
+  const a = clientOn(ctx, "a", 0, {params: {user: userA}})
+  const b = clientOn(ctx, "b", 1, {params: {user: userB}})
+  await Promise.all([a.connect(), b.connect()])
+  const ca = a.channel(topic, {name: "Alice"})
+  const cb = b.channel(topic, {name: "Bob"})
+  const pa = new Presence(ca.ch)
+  const pb = new Presence(cb.ch)
+  const both = JSON.stringify([userA, userB].sort())
+  const listsBoth = p => JSON.stringify(presenceKeys(p)) === both
+
+  const started = Date.now()
+  const [joinA, joinB] = await Promise.all([ca.join(), cb.join()])
+  await waitFor(() => listsBoth(pa) && listsBoth(pb), "a and b both listing both users", 8000)
+  const convergedMs = Date.now() - started
+  const listA1 = presenceList(pa)
+  const listB1 = presenceList(pb)
+
+  const away = p => {
+    const entry = presenceList(p).find(e => e.key === userB)
+    return entry && entry.metas.some(m => m.status === "away")
+  }
+  const updateStarted = Date.now()
+  const update = await cb.push("update", {status: "away"})
+  await waitFor(() => away(pa), "a (instance 0) seeing b's update", 8000)
+  const updateMs = Date.now() - updateStarted
+  await waitFor(() => away(pb), "b seeing its own update")
+  const listA2 = presenceList(pa)
+  const listB2 = presenceList(pb)
+
+  const leaveStarted = Date.now()
+  const leave = await new Promise(resolve => {
+    ca.ch.leave()
+      .receive("ok", response => resolve({status: "ok", response}))
+      .receive("timeout", () => resolve({status: "timeout", response: null}))
+  })
+  await waitFor(() => !presenceKeys(pb).includes(userA), "b (instance 1) seeing a leave", 8000)
+  const leaveMs = Date.now() - leaveStarted
+  const listB3 = presenceList(pb)
+  await sleep(300) // a presence coming back (flapping) would show up here
+  return {
+    topic, user_a: userA, user_b: userB, join_a: joinA, join_b: joinB, update: pushResult(update), leave,
+    converged_ms: convergedMs, update_ms: updateMs, leave_ms: leaveMs,
+    list_a_both: listA1, list_b_both: listB1, list_a_after_update: listA2, list_b_after_update: listB2,
+    list_b_after_leave: listB3, list_b_later: presenceList(pb),
+    a_presence_frames: presenceFrames(a, topic), b_presence_frames: presenceFrames(b, topic),
+  }
+}
+
+/**
+ * a (instance 0) and b (instance 1) are tracked on a presence topic. At the checkpoint "tracked"
+ * the test stops instance 0 (SIGKILL, SIGTERM or SIGINT) and answers {"stopped_at_ms": wall ms};
+ * the scenario then times how long b's Presence keeps a's user.
+ */
+scenarios.cluster_presence_stop = async(ctx) => {
+  const topic = ctx.opts.topic || `presence:room-${ctx.uid}`
+  const userA = `victim-${ctx.uid}`
+  const userB = `watcher-${ctx.uid}`
+  const {Presence} = ctx.lib
+  // a's instance goes away for good: no reconnection noise
+  const a = clientOn(ctx, "a", 0, {params: {user: userA}, reconnectAfterMs: () => 60000})
+  const b = clientOn(ctx, "b", 1, {params: {user: userB}})
+  await Promise.all([a.connect(), b.connect()])
+  const ca = a.channel(topic, {name: "Victim"})
+  const cb = b.channel(topic, {name: "Watcher"})
+  const pa = new Presence(ca.ch)
+  const pb = new Presence(cb.ch)
+  const both = JSON.stringify([userA, userB].sort())
+  await Promise.all([ca.join(), cb.join()])
+  await waitFor(() => JSON.stringify(presenceKeys(pa)) === both && JSON.stringify(presenceKeys(pb)) === both, "a and b both listing both users", 8000)
+  const listB1 = presenceList(pb)
+  const leaves = []
+  const joins = []
+  pb.onLeave((key, current, left) => { leaves.push({key, at_ms: Date.now(), left_metas: left.metas}) })
+  pb.onJoin((key, current, joined) => { joins.push({key, at_ms: Date.now(), joined_metas: joined.metas}) })
+  const framesBefore = b.frames.length
+
+  const go = await checkpoint("tracked", {list_b: listB1})
+  const stoppedAt = Number(go.stopped_at_ms)
+  await waitFor(() => !presenceKeys(pb).includes(userA), "b (instance 1) seeing a's user leave", 15000)
+  const goneAt = Date.now()
+  const listB2 = presenceList(pb)
+  await sleep(300) // a presence coming back would show up here
+  return {
+    topic, user_a: userA, user_b: userB, stopped_at_ms: stoppedAt, gone_after_ms: goneAt - stoppedAt,
+    list_b_before: listB1, list_b_after: listB2, list_b_later: presenceList(pb),
+    leaves: leaves.map(l => ({...l, after_ms: l.at_ms - stoppedAt})), joins,
+    b_presence_frames_after: b.frames.slice(framesBefore).filter(f => f.topic === topic && f.event.startsWith("presence_")),
+    b_closes: b.closes, a_closes: a.closes,
+  }
+}
+
+/**
+ * Redis goes away and comes back on the same port while a (instance 0) and b (instance 1) stay
+ * connected. Checkpoints: "connected" (the test kills Redis), "outage_checked" (the test
+ * restarts Redis and answers {"restarted_at_ms": wall ms}); then a shouts until b hears again.
+ */
+scenarios.cluster_redis_restart = async(ctx) => {
+  const {ca, cb, topic, joinA, joinB} = await twoNodesInRoom(ctx, "cluster-redis", ["shout"])
+  const sent = []
+  const replies = []
+  const shout = async(payload) => {
+    sent.push(payload)
+    const result = await ca.push("shout", payload)
+    replies.push({payload, ...pushResult(result)})
+    return result
+  }
+  const heardByB = phase => cb.eventsNamed("shout").some(e => e.phase === phase)
+
+  await shout({phase: "before", seq: 0})
+  await waitFor(() => heardByB("before"), "the first shout reaching b")
+  await checkpoint("connected")
+
+  // Redis is down now: a still hears itself; b cannot hear a
+  await shout({phase: "outage", seq: 1})
+  await waitFor(() => ca.eventsNamed("shout").some(e => e.phase === "outage"), "a hearing its own shout during the outage")
+  await sleep(300)
+  const go = await checkpoint("outage_checked", {b_events: cb.eventsNamed("shout")})
+  const restartedAt = Number(go.restarted_at_ms)
+
+  const deadline = restartedAt + Number(ctx.opts["recover-ms"] || 12000)
+  let seq = 2
+  let recoveredAt = null
+  while(Date.now() < deadline){
+    await shout({phase: "after", seq: seq++})
+    try {
+      await waitFor(() => heardByB("after"), "", 250)
+      recoveredAt = Date.now()
+      break
+    } catch (error){
+      if(!(error instanceof ScenarioTimeout)){ throw error }
+    }
+  }
+  if(recoveredAt === null){ throw new Error("b heard nothing from a after Redis came back") }
+  await shout({phase: "final", seq: seq++})
+  await waitFor(() => heardByB("final") && ca.eventsNamed("shout").some(e => e.phase === "final"), "the final shout reaching a and b")
+  await sleep(200)
+  return {
+    topic, join_a: joinA, join_b: joinB, sent, replies,
+    recovered_after_ms: recoveredAt - restartedAt,
+    a_events: ca.eventsNamed("shout"), b_events: cb.eventsNamed("shout"),
+    a_closes: ca.client.closes, b_closes: cb.client.closes, a_opens: ca.client.opens, b_opens: cb.client.opens,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // main
 
 async function main(){
@@ -783,7 +1101,9 @@ async function main(){
   const httpUrl = (opts["http-url"] || url.replace(/^ws(s?):/, "http$1:").replace(/\/socket$/, "")).replace(/\/+$/, "")
   const timeoutMs = Number(opts.timeout || 10000)
 
-  const ctx = {opts, lib, client: clientName, vsn, url, httpUrl, uid: opts.uid || uniqueId(), clients: []}
+  const urls = opts.urls ? JSON.parse(opts.urls).map(u => u.replace(/\/+$/, "")) : [url]
+  const httpUrls = opts["http-urls"] ? JSON.parse(opts["http-urls"]).map(u => u.replace(/\/+$/, "")) : [httpUrl]
+  const ctx = {opts, lib, client: clientName, vsn, url, httpUrl, urls, httpUrls, uid: opts.uid || uniqueId(), clients: []}
   const partial = () => toJSONable({
     scenario: opts.scenario, client: clientName, vsn,
     clients: Object.fromEntries(ctx.clients.map(c => [c.name, c.observations()])),
