@@ -22,13 +22,7 @@ def main() -> None:
     )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args()
-    app = create_app(
-        args.redis,
-        presence_options={
-            "down_period": args.presence_down_period,
-            "broadcast_period": min(1.5, args.presence_down_period / 4),
-        },
-    )
+    app = create_app(args.redis, presence_down_period=args.presence_down_period)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 

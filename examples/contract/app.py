@@ -121,19 +121,23 @@ class ContractSocket(Socket):
 def create_app(
     redis_url: str | None = None,
     *,
-    presence_options: dict[str, float] | None = None,
+    presence_down_period: float = 30.0,
     **socket_options: Any,
 ) -> Starlette:
     """The app: in-memory pubsub, or Redis at ``redis_url`` so that several
-    instances are one cluster. ``presence_options`` (periods) and
-    ``socket_options`` (``Endpoint.socket_app``) let tests shorten timeouts."""
+    instances are one cluster. ``presence_down_period`` and ``socket_options``
+    (``Endpoint.socket_app``) let tests shorten timeouts."""
     if redis_url is None:
         endpoint = Endpoint()
     else:
         from phoenix_py.pubsub.redis import RedisAdapter
 
         endpoint = Endpoint(PubSub(RedisAdapter(redis_url, namespace="contract")))
-    presence = Presence(endpoint.pubsub, **(presence_options or {}))
+    presence = Presence(
+        endpoint.pubsub,
+        down_period=presence_down_period,
+        broadcast_period=min(1.5, presence_down_period / 4),
+    )
     # Bound to this app's presence, so that several apps can live in one process.
     bound_presence_channel = type("PresenceChannel", (PresenceChannel,), {"presence": presence})
     socket_cls = type(
