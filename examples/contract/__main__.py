@@ -20,9 +20,14 @@ def main() -> None:
         default=30.0,
         help="seconds of silence before another node's presences leave (tests shorten it)",
     )
+    parser.add_argument(
+        "--jwt-secret", metavar="SECRET", help="JWT mode: HS256 tokens signed with SECRET"
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args()
-    app = create_app(args.redis, presence_down_period=args.presence_down_period)
+    app = create_app(
+        args.redis, presence_down_period=args.presence_down_period, jwt_secret=args.jwt_secret
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 

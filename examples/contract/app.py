@@ -22,6 +22,7 @@ from phoenix_py import (
     ok,
     reply_with,
 )
+from phoenix_py.auth import JWTAuth
 from phoenix_py.presence import Presence
 
 
@@ -105,12 +106,21 @@ class BenchChannel(Channel):
 
 class ContractSocket(Socket):
     channels = (("room:*", RoomChannel), ("bench:*", BenchChannel))
+    #: Set in JWT mode: connecting then needs a valid token, whose ``sub`` is the user.
+    auth: JWTAuth | None = None
 
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
+        if self.auth is not None:
+            return await self.authenticate(self.auth, params, connect_info, assign="user")
         if params.get("token") == "bad":
             return False
         user = params.get("user")
         self.assigns["user"] = user if isinstance(user, str) and user else None
+        return True
+
+    async def authorize_join(self, topic: str, payload: Any) -> bool:
+        if self.auth is not None and topic.startswith("room:private:"):
+            return topic == f"room:private:{self.assigns['user']}"
         return True
 
     def id(self) -> str | None:
@@ -122,11 +132,14 @@ def create_app(
     redis_url: str | None = None,
     *,
     presence_down_period: float = 30.0,
+    jwt_secret: str | None = None,
     **socket_options: Any,
 ) -> Starlette:
     """The app: in-memory pubsub, or Redis at ``redis_url`` so that several
-    instances are one cluster. ``presence_down_period`` and ``socket_options``
-    (``Endpoint.socket_app``) let tests shorten timeouts."""
+    instances are one cluster; JWT mode with ``jwt_secret`` (HS256 tokens with
+    ``exp`` and ``sub``, from any issuer). ``presence_down_period`` and
+    ``socket_options`` (``Endpoint.socket_app``) let tests shorten timeouts."""
+    auth = None if jwt_secret is None else JWTAuth.hs256(jwt_secret, require=("exp", "sub"))
     if redis_url is None:
         endpoint = Endpoint()
     else:
@@ -143,7 +156,10 @@ def create_app(
     socket_cls = type(
         "ContractSocket",
         (ContractSocket,),
-        {"channels": (*ContractSocket.channels, ("presence:*", bound_presence_channel))},
+        {
+            "channels": (*ContractSocket.channels, ("presence:*", bound_presence_channel)),
+            "auth": auth,
+        },
     )
 
     async def broadcast(request: Request) -> JSONResponse:

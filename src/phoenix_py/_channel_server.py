@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._core.message import Broadcast, Message, Ref, Reply
 from ._core.serializer import Frame
-from ._core.socket_state import JOIN_CRASHED
+from ._core.socket_state import JOIN_CRASHED, UNAUTHORIZED
 from .channel import Channel, ChannelReply, SocketRef
 from .errors import UsageError
 
@@ -82,10 +82,14 @@ class ChannelServer:
     async def join(self, payload: Any) -> tuple[str, Any]:
         """Run the channel's ``join``; on ok, subscribe to the topic. Never raises."""
         try:
+            if not await self.channel.socket.authorize_join(self.topic, payload):
+                self._state = _STOPPED
+                return "error", UNAUTHORIZED
             result = await self.channel.join(self.topic, payload)
             status, response = _join_outcome(result)
-        except Exception:
+        except Exception as exc:
             logger.exception("join of %r crashed in %s", self.topic, type(self.channel).__name__)
+            self.socket_server.report_crash(self.topic, exc)
             self._state = _STOPPED
             return "error", JOIN_CRASHED
         if status != "ok":
@@ -150,6 +154,7 @@ class ChannelServer:
                     await self._handle(kind, item)
                 except Exception as exc:
                     logger.exception("%r crashed", self)
+                    self.socket_server.report_crash(self.topic, exc)
                     await self._exit(exc, crashed=True)
                     return
                 if self._stop_reason is not None:

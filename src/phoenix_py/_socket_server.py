@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ._channel_server import ChannelServer
@@ -65,9 +66,19 @@ class SocketServer:
             max_frame_size=max_frame_size,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._subscribed_id = socket.socket_id
-        if self._subscribed_id is not None:
-            pubsub.subscribe(self._subscribed_id, self)
+        self.on_crash: Callable[[str, BaseException], None] | None = None
+        # Topics where a "disconnect" closes this socket: its id, revoked tokens.
+        self._disconnect_topics = [
+            *([socket.socket_id] if socket.socket_id is not None else []),
+            *socket.disconnect_topics,
+        ]
+        for topic in self._disconnect_topics:
+            pubsub.subscribe(topic, self)
+        self._expiry: asyncio.TimerHandle | None = None
+        if socket.expires_at is not None:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, socket.expires_at - time.time())
+            self._expiry = loop.call_later(delay, self._expired)
 
     def __repr__(self) -> str:
         return f"<SocketServer {self.transport.name} id={self.socket.socket_id!r}>"
@@ -85,7 +96,7 @@ class SocketServer:
     def connection_lost(self) -> None:
         """The peer is gone: stop every channel (reason ``"closed"``)."""
         self._apply_all(self.state.stop_all("closed"))
-        self._unsubscribe_id()
+        self._stop_listening()
 
     # From channels and the endpoint
 
@@ -104,9 +115,14 @@ class SocketServer:
         self._apply_all(actions)
 
     def deliver(self, message: Any, cache: dict[Any, Any]) -> None:
-        """Messages on the socket id topic: only ``disconnect`` means something (§1.10)."""
+        """Messages on the id (and revoked-token) topics: only ``disconnect`` counts (§1.10)."""
         if isinstance(message, Broadcast) and message.event == "disconnect":
             self.close(1001, "disconnected", channel_reason="disconnected")
+
+    def report_crash(self, topic: str, exc: BaseException) -> None:
+        """A channel's callback raised (already logged); the test toolkit listens here."""
+        if self.on_crash is not None:
+            self.on_crash(topic, exc)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -138,12 +154,18 @@ class SocketServer:
         elif isinstance(action, CloseSocket):
             if action.code != 1000 and action.code != 1001:
                 logger.info("closing socket %r: %s (%d)", self, action.reason, action.code)
-            self._unsubscribe_id()
+            self._stop_listening()
             self.transport.close(action.code, action.reason)
         else:  # StartJoin only comes out of receive, which awaits it
             raise AssertionError(f"unexpected action {action!r}")
 
-    def _unsubscribe_id(self) -> None:
-        if self._subscribed_id is not None:
-            self.pubsub.unsubscribe(self._subscribed_id, self)
-            self._subscribed_id = None
+    def _expired(self) -> None:
+        self.close(1008, "token expired", channel_reason="expired")
+
+    def _stop_listening(self) -> None:
+        for topic in self._disconnect_topics:
+            self.pubsub.unsubscribe(topic, self)
+        self._disconnect_topics = []
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,9 +29,10 @@ from starlette.types import Receive, Scope, Send
 
 from ._core.message import Broadcast
 from ._socket_server import SocketServer
+from .auth import JWTAuth
 from .errors import ConnectionRefused
 from .pubsub.base import PubSub
-from .socket import ConnectInfo, Socket
+from .socket import ConnectInfo, Socket, token_topic
 from .transports.base import CheckOrigin, validate_check_origin
 from .transports.websocket import WebSocketOptions, serve_websocket
 
@@ -82,6 +83,12 @@ class Endpoint:
     async def disconnect(self, socket_id: str) -> None:
         """Close every socket whose ``id()`` is ``socket_id``, on every node (1001)."""
         await self.broadcast(socket_id, "disconnect", {})
+
+    async def revoke(self, auth: JWTAuth, token: str | Mapping[str, Any]) -> None:
+        """Revoke a token (``auth.revoke``) and close, on every node, the sockets
+        that authenticated with it (1001; phoenix.js reconnects with a fresh token)."""
+        claims = await auth.revoke(token)
+        await self.broadcast(token_topic(str(claims["jti"])), "disconnect", {})
 
     # Lifecycle
 

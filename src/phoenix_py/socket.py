@@ -28,20 +28,38 @@ Class options:
 * ``max_channels``: live channels per connection (default 100, as Phoenix 1.8.9+).
 * ``max_mailbox``: queued messages per channel before the socket is closed
   with 1013 (default 10,000).
+
+Authentication with a JWT (see ``phoenix_py.auth``) is one line in ``connect``::
+
+        async def connect(self, params, connect_info):
+            return await self.authenticate(auth, params, connect_info)
+
+It reads the ``token`` param or the phoenix.js 1.8 ``authToken``, puts the
+subject in ``assigns["user_id"]`` and the claims in ``assigns["claims"]``, and
+arms two closes: when the token expires (close 1008, "token expired") and when
+it is revoked with ``endpoint.revoke(auth, token)`` (1001). phoenix.js
+reconnects after both, with fresh ``params``/``authToken`` when they are functions.
+
+``authorize_join(topic, payload)`` runs before every channel join; ``False``
+refuses it with ``{"reason": "unauthorized"}``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._core.topics import Router
+from .auth import JWTAuth, TokenError
 
 if TYPE_CHECKING:
     from .channel import Channel
 
 __all__ = ["ConnectInfo", "Socket"]
+
+logger = logging.getLogger("phoenix_py.socket")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +97,10 @@ class Socket:
         self.params: dict[str, Any] = {}
         self.connect_info: ConnectInfo | None = None
         self.socket_id: str | None = None
+        #: Epoch seconds at which the server closes this socket (1008), if set.
+        self.expires_at: float | None = None
+        #: Topics on which a ``disconnect`` broadcast closes this socket, besides its id.
+        self.disconnect_topics: list[str] = []
 
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
         """Accept (``True``) or refuse (``False``: HTTP 403) the connection.
@@ -90,3 +112,35 @@ class Socket:
     def id(self) -> str | None:
         """This socket's id, or ``None`` for an anonymous socket."""
         return None
+
+    async def authorize_join(self, topic: str, payload: Any) -> bool:
+        """Whether this connection may join ``topic``; refused joins get
+        ``{"reason": "unauthorized"}``. Runs before the channel's ``join``."""
+        return True
+
+    async def authenticate(
+        self,
+        auth: JWTAuth,
+        params: dict[str, Any],
+        connect_info: ConnectInfo,
+        *,
+        assign: str = "user_id",
+    ) -> bool:
+        """Verify the connection's access token; see the module docs."""
+        token = params.get("token") or connect_info.auth_token
+        try:
+            claims = await auth.verify(token)
+        except TokenError as exc:
+            logger.info("socket refused: token %s", exc.reason)
+            return False
+        self.assigns[assign] = claims["sub"]
+        self.assigns["claims"] = claims
+        self.expires_at = float(claims["exp"])
+        if "jti" in claims:
+            self.disconnect_topics.append(token_topic(str(claims["jti"])))
+        return True
+
+
+def token_topic(jti: str) -> str:
+    """The topic on which sockets authenticated with token ``jti`` listen for revocation."""
+    return f"phx_token:{jti}"

@@ -34,6 +34,7 @@ HEARTBEAT_TOPIC = "phoenix"
 UNMATCHED_TOPIC = {"reason": "unmatched topic"}
 TOO_MANY_CHANNELS = {"reason": "too many channels joined"}
 JOIN_CRASHED = {"reason": "join crashed"}
+UNAUTHORIZED = {"reason": "unauthorized"}
 CHANNEL_CRASH = {"reason": "channel_crash"}
 
 
