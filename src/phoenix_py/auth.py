@@ -38,7 +38,14 @@ import jwt
 
 from .errors import PhoenixError, UsageError
 
-__all__ = ["JWTAuth", "MemoryRevocations", "RevocationStore", "TokenError"]
+__all__ = [
+    "JWTAuth",
+    "MemoryRevocations",
+    "RedisRevocations",
+    "RevocationStore",
+    "SigningKey",
+    "TokenError",
+]
 
 ACCESS, REFRESH = "access", "refresh"
 _SYMMETRIC = {"HS256", "HS384", "HS512"}
@@ -80,6 +87,31 @@ class MemoryRevocations:
     async def is_revoked(self, jti: str) -> bool:
         expires_at = self._revoked.get(jti)
         return expires_at is not None and expires_at > time.time()
+
+
+class RedisRevocations:
+    """Revocations shared by every instance through Redis (the ``redis`` extra).
+
+    Each revoked ``jti`` is a key that Redis expires with the token, so the
+    store never grows beyond the tokens still alive. If Redis is unreachable,
+    ``is_revoked`` raises and the token is refused (failing closed).
+    """
+
+    def __init__(self, url: str, *, prefix: str = "phx:revoked:") -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=2.0)
+        self._prefix = prefix
+
+    async def revoke(self, jti: str, expires_at: float) -> None:
+        ttl = max(1, int(expires_at - time.time()) + 1)
+        await self._redis.set(self._prefix + jti, b"1", ex=ttl)
+
+    async def is_revoked(self, jti: str) -> bool:
+        return bool(await self._redis.exists(self._prefix + jti))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
 
 
 @dataclass(frozen=True)
@@ -211,8 +243,13 @@ class JWTAuth:
         if not isinstance(claims.get("sub"), str):
             raise TokenError("invalid", "sub must be a string")
         jti = claims.get("jti")
-        if jti is not None and await self.revocations.is_revoked(str(jti)):
-            raise TokenError("revoked")
+        if jti is not None:
+            try:
+                revoked = await self.revocations.is_revoked(str(jti))
+            except Exception as exc:  # a revocation store that cannot answer fails closed
+                raise TokenError("invalid", "the revocation store is unavailable") from exc
+            if revoked:
+                raise TokenError("revoked")
         return claims
 
     async def refresh(self, refresh_token: str) -> str:

@@ -1,0 +1,132 @@
+"""phoenix_py.testing, used the way a library user would: the contract app's
+channels tested in-process, plus what a failing assertion tells the user."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from examples.contract.app import create_app
+from phoenix_py import ConnectionRefused, Endpoint, Socket
+from phoenix_py.testing import ANY, JoinRefused, TestSocket, connect
+
+pytestmark = pytest.mark.anyio
+SECRET = "t" * 40
+
+
+def socket_class(app: Any) -> type[Socket]:
+    mount = next(route for route in app.routes if getattr(route, "path", "") == "/socket")
+    return mount.app.socket_cls  # type: ignore[no-any-return]
+
+
+APP = create_app()
+SOCKET = socket_class(APP)
+ENDPOINT: Endpoint = APP.state.endpoint
+
+
+async def user(name: str | None = None) -> TestSocket:
+    return await connect(SOCKET, {"user": name} if name else {}, endpoint=ENDPOINT)
+
+
+async def test_join_echo_and_errors() -> None:
+    socket = await user("ann")
+    response, room = await socket.join("room:1")
+    assert response == {"topic": "room:1", "user": "ann"}
+    ref = await room.push("echo", {"a": [1, 2]})
+    assert await room.assert_reply(ref, "ok", {"a": [1, 2]}) == {"a": [1, 2]}
+    ref = await room.push("echo_error", {"why": "x"})
+    await room.assert_reply(ref, "error", {"why": "x"})
+    ref = await room.push("noreply", {})
+    await room.refute_reply(ref)
+    with pytest.raises(JoinRefused) as refused:
+        await socket.join("room:forbidden")
+    assert refused.value.response == {"reason": "unauthorized"}
+    await socket.close()
+
+
+async def test_broadcasts_pushes_and_intercepts() -> None:
+    ann, bob = await user("ann"), await user("bob")
+    _, ann_room = await ann.subscribe_and_join("room:b")
+    _, bob_room = await bob.join("room:b")
+    ref = await ann_room.push("shout", {"hi": 1})
+    await ann_room.assert_reply(ref, "ok", {})
+    await ann.assert_broadcast("shout", {"hi": 1})
+    await bob_room.assert_push("shout", {"hi": 1})
+    await ann_room.assert_push("shout", {"hi": 1})
+
+    await bob_room.push("shout_others", {"only": "ann"})
+    await ann_room.assert_push("shout", {"only": "ann"})
+    await bob_room.refute_push("shout", {"only": "ann"})
+
+    await bob_room.push("censor", {"text": "rude", "by": "bob"})
+    await ann_room.assert_push("censored", {"text": "***", "by": "bob"})
+
+    await ann_room.push("push_me", {"n": 1})
+    await ann_room.assert_push("pushed", {"n": 1})
+    await bob_room.refute_push("pushed")
+    await ann.close()
+    await bob.close()
+
+
+async def test_crash_is_reraised_in_the_test_and_stop_closes() -> None:
+    socket = await user()
+    _, room = await socket.join("room:c")
+    await room.push("crash")
+    with pytest.raises(RuntimeError, match="asked this channel to crash"):
+        await room.assert_reply("nothing", "ok")
+    _, room = await socket.join("room:c2")
+    await room.push("crash")
+    await room.assert_error()  # the crash is the expected outcome here
+    _, room = await socket.join("room:d")
+    ref = await room.push("stop")
+    await room.assert_reply(ref, "ok")
+    await room.assert_close()
+    await socket.close()
+
+
+async def test_failure_messages_show_what_arrived() -> None:
+    socket = await user()
+    _, room = await socket.join("room:f")
+    await room.push("push_me", {"x": 1})
+    with pytest.raises(AssertionError) as failure:
+        await room.assert_push("pushed", {"x": 2})
+    assert "pushed" in str(failure.value) and "{'x': 1}" in str(failure.value)
+    assert await room.assert_push("pushed", ANY) == {"x": 1}
+    await socket.close()
+
+
+async def test_presence_state_after_join() -> None:
+    socket = await user("zoe")
+    await socket.join("presence:lobby", {"name": "Zoe"})
+    state = await socket.assert_push("presence_state", topic="presence:lobby")
+    assert state["zoe"]["metas"][0]["name"] == "Zoe"
+    await socket.close()
+
+
+async def test_refused_connect() -> None:
+    with pytest.raises(ConnectionRefused) as refused:
+        await connect(SOCKET, {"token": "bad"}, endpoint=ENDPOINT)
+    assert refused.value.status == 403
+
+
+async def test_jwt_mode_guards_and_expiry() -> None:
+    socket_cls = socket_class(create_app(jwt_secret=SECRET))
+
+    def token(**claims: Any) -> str:
+        return jwt.encode(
+            {"sub": "ann", "exp": int(time.time()) + 60, **claims}, SECRET, algorithm="HS256"
+        )
+
+    with pytest.raises(ConnectionRefused):
+        await connect(socket_cls, {})
+    with pytest.raises(ConnectionRefused):
+        await connect(socket_cls, {"token": token(exp=int(time.time()) - 60)})
+    socket = await connect(socket_cls, auth_token=token(exp=int(time.time()) + 1))
+    assert socket.assigns["user"] == "ann"
+    await socket.join("room:private:ann")
+    with pytest.raises(JoinRefused):
+        await socket.join("room:private:bob")
+    assert await socket.assert_closed(1008, timeout=3) == 1008
