@@ -128,6 +128,12 @@ class ContractSocket(Socket):
         return f"user_socket:{user}" if user else None
 
 
+#: Signs LongPoll session tokens. Every instance of a cluster shares it, so that
+#: any instance can serve any LongPoll client; a real app reads its own from
+#: the environment.
+SECRET_KEY = "contract app: a development secret, shared by every instance"
+
+
 def create_app(
     redis_url: str | None = None,
     *,
@@ -139,13 +145,22 @@ def create_app(
     instances are one cluster; JWT mode with ``jwt_secret`` (HS256 tokens with
     ``exp`` and ``sub``, from any issuer). ``presence_down_period`` and
     ``socket_options`` (``Endpoint.socket_app``) let tests shorten timeouts."""
-    auth = None if jwt_secret is None else JWTAuth.hs256(jwt_secret, require=("exp", "sub"))
+    auth = (
+        None
+        if jwt_secret is None
+        else JWTAuth.hs256(
+            jwt_secret,
+            require=("exp", "sub"),
+            leeway=0,  # CONTRACT.md: expired means refused
+        )
+    )
     if redis_url is None:
-        endpoint = Endpoint()
+        endpoint = Endpoint(secret_key=SECRET_KEY)
     else:
         from phoenix_py.pubsub.redis import RedisAdapter
 
-        endpoint = Endpoint(PubSub(RedisAdapter(redis_url, namespace="contract")))
+        pubsub = PubSub(RedisAdapter(redis_url, namespace="contract"))
+        endpoint = Endpoint(pubsub, secret_key=SECRET_KEY)
     presence = Presence(
         endpoint.pubsub,
         down_period=presence_down_period,
@@ -178,7 +193,9 @@ def create_app(
             Route("/api/disconnect", disconnect, methods=["POST"]),
             Mount(
                 "/socket",
-                app=endpoint.socket_app(socket_cls, **{"check_origin": False, **socket_options}),
+                app=endpoint.socket_app(
+                    socket_cls, **{"check_origin": False, "longpoll": True, **socket_options}
+                ),
             ),
         ],
         lifespan=endpoint.lifespan,

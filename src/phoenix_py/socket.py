@@ -135,7 +135,9 @@ class Socket:
             return False
         self.assigns[assign] = claims["sub"]
         self.assigns["claims"] = claims
-        self.expires_at = float(claims["exp"])
+        # Closed when verification would start refusing it, so that a reconnect
+        # with the same token is refused rather than accepted and closed again.
+        self.expires_at = float(claims["exp"]) + auth.leeway
         if "jti" in claims:
             self.disconnect_topics.append(token_topic(str(claims["jti"])))
         return True

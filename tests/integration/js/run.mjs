@@ -194,6 +194,8 @@ class Client {
       reconnectAfterMs: options.reconnectAfterMs || (() => 50),
       rejoinAfterMs: options.rejoinAfterMs || (() => 100),
     }
+    // phoenix.js 1.8 authToken (a string, or a function from 1.8.9): JWT scenarios
+    if(options.authToken !== undefined){ socketOptions.authToken = options.authToken }
     this.socket = new lib.Socket(options.url || ctx.url, socketOptions)
     this.socket.onOpen(() => { this.opens++ })
     this.socket.onClose(event => {
@@ -1079,6 +1081,217 @@ scenarios.cluster_redis_restart = async(ctx) => {
     recovered_after_ms: recoveredAt - restartedAt,
     a_events: ca.eventsNamed("shout"), b_events: cb.eventsNamed("shout"),
     a_closes: ca.client.closes, b_closes: cb.client.closes, a_opens: ca.client.opens, b_opens: cb.client.opens,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JWT mode scenarios (jwt_*): the contract app started with --jwt-secret
+// (tests/integration/test_jwt.py).
+//
+// The Python test mints the tokens (pyjwt) and hands them over:
+//   --mode params|auth_token   how phoenix.js gives the token: the `token` connect param, or the
+//                              phoenix.js 1.8 `authToken` option (a WebSocket subprotocol);
+//                              jwt_refused cases may also say "none" (no token at all)
+//   --token T                  one token (a constant option)
+//   --tokens [T0, T1, ...]     tokens a params/authToken *function* hands out, one per call
+//   --sub S, --other O         the tokens' subject, and another user
+//   --cases [{name, mode, token}]   jwt_refused only
+//   --wait-ms, --watch-ms      jwt_expiry*: how long to wait for the expiry close / to watch after it
+// Each JWT client logs its connects (the "connects" observations): the URL, the subprotocols
+// phoenix.js offered, the one the server agreed to, and the token each one carried.
+
+const jwtAuthPrefix = "base64url.bearer.phx."
+
+/** A WebSocket class that logs every connect into `log`. */
+function jwtRecordingWebSocket(log){
+  return class JwtRecordingWebSocket extends WebSocket {
+    constructor(url, protocols){
+      super(url, protocols)
+      const offered = protocols === undefined ? null : Array.from(protocols)
+      const bearer = offered && offered.find(p => p.startsWith(jwtAuthPrefix))
+      const entry = {
+        url: String(url),
+        protocols: offered,
+        agreed: null,
+        param_token: new URL(String(url)).searchParams.get("token"),
+        auth_token: bearer ? Buffer.from(bearer.slice(jwtAuthPrefix.length), "base64").toString("latin1") : null,
+        opened: false,
+      }
+      log.push(entry)
+      this.on("open", () => { entry.opened = true; entry.agreed = this.protocol })
+    }
+  }
+}
+
+/** Client options giving `token` (a string or a function) the `mode` way; `params` are added. */
+function jwtClientOptions(mode, token, log, params = {}, options = {}){
+  const transport = jwtRecordingWebSocket(log)
+  if(mode === "params"){
+    const withToken = typeof token === "function" ? () => ({...params, token: token()}) : {...params, token}
+    return {...options, transport, params: withToken}
+  }
+  if(mode === "auth_token"){ return {...options, transport, params, authToken: token} }
+  if(mode === "none"){ return {...options, transport, params} }
+  throw new Error(`unknown --mode ${mode} (params, auth_token or none)`)
+}
+
+/** A token function that hands out `tokens` in order (the last one again once all are used). */
+function jwtDispenser(tokens){
+  if(!Array.isArray(tokens) || tokens.length === 0){ throw new Error("--tokens must be a non-empty JSON list") }
+  const handedOut = []
+  const next = () => {
+    const index = Math.min(handedOut.length, tokens.length - 1)
+    handedOut.push(index)
+    return tokens[index]
+  }
+  return {next, handedOut}
+}
+
+/** A valid token (--token, --mode): the socket opens and a room join names the token's sub. */
+scenarios.jwt_join = async(ctx) => {
+  const connects = []
+  const a = new Client(ctx, "a", jwtClientOptions(ctx.opts.mode, ctx.opts.token, connects))
+  await a.connect()
+  const topic = `room:jwt-${ctx.uid}`
+  const chan = a.channel(topic, {})
+  const join = await chan.join()
+  const echo = await chan.push("echo", {hello: "jwt"})
+  return {topic, join, echo: pushResult(echo), connects, closes: a.closes, errors: a.errors}
+}
+
+/**
+ * room:private:<sub> joins; room:private:<other> is refused. The socket is also given
+ * ?user=<other>, which JWT mode ignores (the sub is the user).
+ */
+scenarios.jwt_private = async(ctx) => {
+  const {sub, other} = ctx.opts
+  const connects = []
+  // a refused join would be retried every rejoinAfterMs: not during this scenario
+  const options = {rejoinAfterMs: () => 60000}
+  const a = new Client(ctx, "a", jwtClientOptions(ctx.opts.mode, ctx.opts.token, connects, {user: other}, options))
+  await a.connect()
+  const own = a.channel(`room:private:${sub}`, {})
+  const ownJoin = await own.join()
+  const ownEcho = await own.push("echo", {mine: true})
+  const theirs = a.channel(`room:private:${other}`, {})
+  const theirJoin = await theirs.join()
+  const roomTopic = `room:jwt-private-${ctx.uid}`
+  const room = a.channel(roomTopic, {})
+  const roomJoin = await room.join()
+  await sleep(100) // a late close or frame would show up here
+  return {
+    own_topic: own.topic, own_join: ownJoin, own_echo: pushResult(ownEcho),
+    their_topic: theirs.topic, their_join: theirJoin, their_state: theirs.state,
+    their_joins_sent: a.sentFor(theirs.topic, "phx_join").length,
+    room_topic: roomTopic, room_join: roomJoin, connects, closes: a.closes,
+  }
+}
+
+/**
+ * The socket id is user_socket:<sub>: POST /api/disconnect {"user": <other>} (the ignored
+ * ?user=) closes nothing; {"user": <sub>} closes it (1001), and phoenix.js comes back.
+ */
+scenarios.jwt_socket_id = async(ctx) => {
+  const {sub, other} = ctx.opts
+  const connects = []
+  const a = new Client(ctx, "a", jwtClientOptions(ctx.opts.mode, ctx.opts.token, connects, {user: other}))
+  await a.connect()
+  const topic = `room:private:${sub}`
+  const chan = a.channel(topic, {})
+  await chan.join()
+  const httpOther = await postJSON(ctx, "/api/disconnect", {user: other})
+  await sleep(300) // a wrong close would show up here
+  const closesAfterOther = a.closes.length
+  const httpSub = await postJSON(ctx, "/api/disconnect", {user: sub})
+  await waitFor(() => a.closes.length >= 1, "a's socket closing after /api/disconnect of its sub")
+  await waitFor(() => a.opens >= 2 && chan.joinReplies.length >= 2, "a reconnecting and rejoining")
+  const echo = await chan.push("echo", {back: true})
+  return {
+    topic, http_other: httpOther, closes_after_other: closesAfterOther, http_sub: httpSub,
+    closes: a.closes, opens: a.opens, join_replies: chan.joinReplies, echo: pushResult(echo), connects,
+  }
+}
+
+/**
+ * Refused tokens. --cases [{name, mode, token}] (mode none: no token at all); one client per
+ * case, all at once. Each must see the upgrade fail (error, close) and never open.
+ */
+scenarios.jwt_refused = async(ctx) => {
+  const cases = JSON.parse(ctx.opts.cases)
+  const results = await Promise.all(cases.map(async(c) => {
+    const connects = []
+    const client = new Client(ctx, c.name, jwtClientOptions(c.mode, c.token, connects, {}, {reconnectAfterMs: () => 100}))
+    client.socket.connect()
+    await waitFor(() => client.closes.length > 0 && client.errors.length > 0, `${c.name}: error and close after a refused connect`)
+    client.disconnect()
+    return [c.name, client, connects]
+  }))
+  await sleep(150) // a wrongly accepted connection would show up here
+  const observed = {}
+  for(const [name, client, connects] of results){
+    observed[name] = {
+      opens: client.opens, first_close: client.closes[0], first_error: client.errors[0],
+      frames: client.frames, connects,
+    }
+  }
+  return {cases: observed}
+}
+
+/**
+ * Expiry while connected. A params or authToken *function* (--mode) hands out --tokens in order:
+ * the first one expires soon, the next ones later. The scenario joins room:private:<sub>, waits for
+ * the server to close the socket when the first token expires, and for phoenix.js to reconnect
+ * (with the next token), rejoin and echo.
+ */
+scenarios.jwt_expiry = async(ctx) => {
+  const {sub} = ctx.opts
+  const dispenser = jwtDispenser(JSON.parse(ctx.opts.tokens))
+  const connects = []
+  const a = new Client(ctx, "a", jwtClientOptions(ctx.opts.mode, dispenser.next, connects))
+  const openedAt = []
+  const closedAt = []
+  a.socket.onOpen(() => { openedAt.push(Date.now()) })
+  a.socket.onClose(() => { closedAt.push(Date.now()) })
+  await a.connect()
+  const topic = `room:private:${sub}`
+  const chan = a.channel(topic, {})
+  await chan.join()
+  const echoBefore = await chan.push("echo", {before: "expiry"})
+  const waitMs = Number(ctx.opts["wait-ms"] || 6000)
+  await waitFor(() => a.closes.length >= 1, "the server closing the socket when the token expires", waitMs)
+  await waitFor(() => a.opens >= 2, "phoenix.js reconnecting")
+  await waitFor(() => chan.joinReplies.length >= 2, "the channel rejoining")
+  const echoAfter = await chan.push("echo", {after: "expiry"})
+  await sleep(200) // another close would show up here
+  return {
+    topic, handed_out: dispenser.handedOut, connects, closes: a.closes, opens: a.opens,
+    opened_at_ms: openedAt, closed_at_ms: closedAt, join_replies: chan.joinReplies,
+    join_refs: chan.joinRefs, joins_sent: a.sentFor(topic, "phx_join"), channel_errors: chan.errors,
+    echo_before: pushResult(echoBefore), echo_after: pushResult(echoAfter),
+  }
+}
+
+/**
+ * Expiry with a constant token (a string, not a function). After the server closes the socket
+ * when the token expires, phoenix.js reconnects with the same, now expired, token: each attempt
+ * should be refused like token=bad. The scenario watches --watch-ms after the first close.
+ */
+scenarios.jwt_expiry_constant = async(ctx) => {
+  const connects = []
+  const a = new Client(ctx, "a", jwtClientOptions(ctx.opts.mode, ctx.opts.token, connects))
+  const closedAt = []
+  a.socket.onClose(() => { closedAt.push(Date.now()) })
+  await a.connect()
+  const topic = `room:jwt-constant-${ctx.uid}`
+  const chan = a.channel(topic, {})
+  const join = await chan.join()
+  const waitMs = Number(ctx.opts["wait-ms"] || 6000)
+  await waitFor(() => a.closes.length >= 1, "the server closing the socket when the token expires", waitMs)
+  await sleep(Number(ctx.opts["watch-ms"] || 1500))
+  a.disconnect()
+  return {
+    topic, join, opens: a.opens, closes: a.closes, errors: a.errors, closed_at_ms: closedAt,
+    connects: connects.length, joins_sent: a.sentFor(topic, "phx_join").length,
   }
 }
 
