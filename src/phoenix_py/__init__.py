@@ -9,6 +9,7 @@ from .channel import Channel, ChannelReply, SocketRef, error, ok, reply, reply_w
 from .errors import ConnectionRefused, PhoenixError, ProtocolError, UsageError
 from .pubsub import Adapter, MemoryAdapter, MemoryHub, PubSub, Subscriber
 from .socket import ConnectInfo, Socket
+from .transports.longpoll import LongPollOptions
 
 __all__ = [
     "Adapter",
@@ -18,6 +19,7 @@ __all__ = [
     "ConnectInfo",
     "ConnectionRefused",
     "Endpoint",
+    "LongPollOptions",
     "MemoryAdapter",
     "MemoryHub",
     "Message",

@@ -12,7 +12,9 @@ Example (``examples/hello/app.py``, served by ``uvicorn examples.hello.app:app``
     await endpoint.broadcast("room:lobby", "new_msg", {"body": "hi"})
 
 ``socket_app`` serves ``<mount>/websocket`` (phoenix.js's path). A plain HTTP
-request there gets 400, as Phoenix answers one that is not an upgrade.
+request there gets 400, as Phoenix answers one that is not an upgrade. With
+``longpoll=True`` it also serves ``<mount>/longpoll`` (``transports.longpoll``),
+whose session tokens are signed with the endpoint's ``secret_key``.
 ``lifespan`` starts the pubsub and, on shutdown, closes every socket with 1012
 so that phoenix.js clients reconnect to the next server.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,10 +33,13 @@ from starlette.types import Receive, Scope, Send
 from ._core.message import Broadcast
 from ._socket_server import SocketServer
 from .auth import JWTAuth
-from .errors import ConnectionRefused
+from .errors import ConnectionRefused, UsageError
 from .pubsub.base import PubSub
+from .pubsub.memory import MemoryAdapter
 from .socket import ConnectInfo, Socket, token_topic
+from .transports._longpoll_routing import LongPollSessions
 from .transports.base import CheckOrigin, validate_check_origin
+from .transports.longpoll import LongPollApp, LongPollOptions
 from .transports.websocket import WebSocketOptions, serve_websocket
 
 __all__ = ["Endpoint", "SocketApp"]
@@ -46,11 +52,18 @@ class Endpoint:
 
     Args:
         pubsub: defaults to an in-memory ``PubSub`` (this process only).
+        secret_key: signs LongPoll session tokens (at least 32 bytes). Every
+            instance of a cluster must be given the same one, or a LongPoll
+            client whose requests reach another instance loses its session.
+            The default, a random key per process, suits one process only.
     """
 
-    def __init__(self, pubsub: PubSub | None = None) -> None:
+    def __init__(self, pubsub: PubSub | None = None, *, secret_key: str | bytes | None = None):
         self.pubsub = pubsub or PubSub()
+        self._secret_key_given = secret_key is not None
+        self._secret_key = _checked_secret_key(secret_key)
         self._sockets: set[SocketServer] = set()
+        self._longpoll_sessions: LongPollSessions | None = None
 
     def socket_app(
         self,
@@ -60,15 +73,47 @@ class Endpoint:
         timeout: float = 60.0,
         max_frame_size: int = 10_000_000,
         max_buffered_frames: int = 10_000,
+        websocket: bool = True,
+        longpoll: bool | LongPollOptions = False,
     ) -> SocketApp:
-        """An ASGI app serving ``socket_cls`` at ``/websocket`` below where it is mounted."""
-        options = WebSocketOptions(
-            check_origin=validate_check_origin(check_origin),
-            timeout=timeout,
-            max_frame_size=max_frame_size,
-            max_buffered_frames=max_buffered_frames,
-        )
-        return SocketApp(self, socket_cls, options)
+        """An ASGI app serving ``socket_cls`` below where it is mounted: at
+        ``/websocket`` unless ``websocket=False``, and at ``/longpoll`` when
+        ``longpoll`` is ``True`` or ``LongPollOptions(...)`` (off by default, as
+        in Phoenix). ``check_origin`` applies to both; the other arguments are
+        WebSocket options (``transports.websocket.WebSocketOptions``)."""
+        check_origin = validate_check_origin(check_origin)
+        if not websocket and longpoll is False:
+            raise UsageError(
+                "socket_app with websocket=False needs longpoll=True: give it a transport"
+            )
+        websocket_options = None
+        if websocket:
+            websocket_options = WebSocketOptions(
+                check_origin=check_origin,
+                timeout=timeout,
+                max_frame_size=max_frame_size,
+                max_buffered_frames=max_buffered_frames,
+            )
+        longpoll_app = None
+        if longpoll is not False:
+            options = LongPollOptions() if longpoll is True else longpoll
+            if not isinstance(options, LongPollOptions):
+                raise UsageError(f"longpoll={longpoll!r}: pass True, False or LongPollOptions(...)")
+            longpoll_app = LongPollApp(
+                self, socket_cls, options, check_origin, self._longpoll(), self._secret_key
+            )
+        return SocketApp(self, socket_cls, websocket_options, longpoll_app)
+
+    def _longpoll(self) -> LongPollSessions:
+        """This node's LongPoll sessions, shared by every socket handler mounted."""
+        if self._longpoll_sessions is None:
+            if not self._secret_key_given and not isinstance(self.pubsub.adapter, MemoryAdapter):
+                logger.warning(
+                    "LongPoll on a multi-node pubsub without Endpoint(secret_key=...): give "
+                    "every instance the same secret_key, or sessions break across instances"
+                )
+            self._longpoll_sessions = LongPollSessions(self.pubsub)
+        return self._longpoll_sessions
 
     # Broadcasting from outside a channel
 
@@ -151,26 +196,47 @@ class Endpoint:
 class SocketApp:
     """The ASGI app for one socket handler; see ``Endpoint.socket_app``."""
 
-    def __init__(self, endpoint: Endpoint, socket_cls: type[Socket], options: WebSocketOptions):
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        socket_cls: type[Socket],
+        websocket: WebSocketOptions | None,
+        longpoll: LongPollApp | None,
+    ) -> None:
         self.endpoint = endpoint
         self.socket_cls = socket_cls
-        self.options = options
+        self.websocket_options = websocket
+        self.longpoll = longpoll
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         path = scope.get("path", "")
+        websocket = self.websocket_options
         if kind == "lifespan":
             await _serve_lifespan(self.endpoint, receive, send)
-        elif kind == "websocket" and path.endswith("/websocket"):
-            await serve_websocket(
-                self.endpoint, self.socket_cls, self.options, scope, receive, send
-            )
+        elif kind == "websocket" and websocket is not None and path.endswith("/websocket"):
+            await serve_websocket(self.endpoint, self.socket_cls, websocket, scope, receive, send)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})
-        elif path.endswith("/websocket"):
+        elif websocket is not None and path.endswith("/websocket"):
             await _plain_response(send, 400, b"'connection' header must contain 'upgrade'")
+        elif self.longpoll is not None and path.endswith("/longpoll"):
+            await self.longpoll(scope, receive, send)
         else:
             await _plain_response(send, 404, b"not found")
+
+
+def _checked_secret_key(secret_key: str | bytes | None) -> bytes:
+    if secret_key is None:
+        return secrets.token_bytes(32)
+    key = secret_key.encode() if isinstance(secret_key, str) else secret_key
+    if not isinstance(key, bytes) or len(key) < 32:
+        raise UsageError(
+            "Endpoint(secret_key=...) needs at least 32 bytes; generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'` and read it "
+            "from the environment on every instance"
+        )
+    return key
 
 
 async def _plain_response(send: Any, status: int, body: bytes) -> None:

@@ -3,7 +3,8 @@
 A transport gives the socket server two things, ``write`` and ``close``, and
 calls ``receive``/``connection_lost`` on it. The checks here run before a
 socket exists: ``check_origin`` (PHOENIX_PROTOCOL.md §1.6) and reading the
-phoenix.js 1.8 ``authToken`` from the WebSocket subprotocols (§1.5).
+phoenix.js 1.8 ``authToken`` from the WebSocket subprotocols (§1.5). Both
+transports read the request headers with ``request_headers``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .._core.serializer import Frame
@@ -22,6 +23,8 @@ from ..errors import UsageError
 logger = logging.getLogger("phoenix_py.transport")
 
 AUTH_TOKEN_PREFIX = "base64url.bearer.phx."
+
+Scope = MutableMapping[str, Any]
 
 #: ``True`` (the request's own host), ``False`` (off), a list of allowed
 #: origins (``"//example.com"``, ``"https://*.example.com"``), or a predicate.
@@ -40,6 +43,15 @@ class Transport(Protocol):
     def close(self, code: int, reason: str) -> None:
         """Send what is queued, then close with ``code``."""
         ...
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The ASGI scope's headers by lower-case name; repeated ones joined with ", "."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,14 +27,19 @@ from .._core.params import parse_params
 from .._core.serializer import Frame, serializer_for_vsn
 from .._socket_server import SocketServer
 from ..socket import ConnectInfo, Socket
-from .base import BadAuthToken, CheckOrigin, auth_token_from_subprotocols, origin_allowed
+from .base import (
+    BadAuthToken,
+    CheckOrigin,
+    Scope,
+    auth_token_from_subprotocols,
+    origin_allowed,
+    request_headers,
+)
 
 if TYPE_CHECKING:
     from ..asgi import Endpoint
 
 logger = logging.getLogger("phoenix_py.transport")
-
-Scope = MutableMapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +153,6 @@ class _IdleTimer:
         self._handle.cancel()
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", []):
-        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
-
-
 async def _deny(scope: Scope, send: Any, status: int) -> None:
     if "websocket.http.response" in scope.get("extensions", {}):
         await send(
@@ -181,7 +178,7 @@ async def serve_websocket(
     """Run one WebSocket connection from handshake to close."""
     if (await receive())["type"] != "websocket.connect":
         return
-    headers = _headers(scope)
+    headers = request_headers(scope)
     params = {**scope.get("path_params", {}), **parse_params(scope.get("query_string", b""))}
     origin = headers.get("origin")
     host = headers.get("host", "")
