@@ -2,7 +2,7 @@
 //
 //   node run.mjs --url ws://127.0.0.1:PORT/socket --client phoenix|phoenix17 \
 //                --vsn 2.0.0|1.0.0 --scenario NAME [--timeout MS] [--http-url URL] \
-//                [--urls JSON --http-urls JSON]
+//                [--urls JSON --http-urls JSON] [--transport websocket|longpoll]
 //
 // Runs one scenario and prints one JSON object (the observations) on stdout, then exits 0.
 // On a timeout or any other failure it prints a message (and what was observed so far) on
@@ -20,6 +20,11 @@
 //   sent:   each outbound message as handed to the serializer,
 //   opens / closes / errors: socket-level lifecycle callbacks.
 // ArrayBuffers are written out as {"$binary": [bytes...]}.
+//
+// --transport longpoll makes every client use phoenix.js's LongPoll (1.8 only: 1.7's needs
+// XMLHttpRequest, which Node lacks; 1.8 uses fetch). It is a subclass that adds nothing, because
+// phoenix.js ignores the encode/decode options when the transport *is* LongPoll, and the runner
+// records frames through them. phoenix.js speaks only V2 over LongPoll.
 
 import {readFileSync} from "node:fs"
 import {createInterface} from "node:readline"
@@ -184,7 +189,7 @@ class Client {
     }
 
     const socketOptions = {
-      transport: options.transport || WebSocket,
+      transport: options.transport || defaultTransport(ctx),
       vsn: ctx.vsn,
       encode,
       decode,
@@ -196,6 +201,10 @@ class Client {
     }
     // phoenix.js 1.8 authToken (a string, or a function from 1.8.9): JWT scenarios
     if(options.authToken !== undefined){ socketOptions.authToken = options.authToken }
+    if(options.longPollFallbackMs !== undefined){
+      socketOptions.longPollFallbackMs = options.longPollFallbackMs
+      socketOptions.sessionStorage = options.sessionStorage
+    }
     this.socket = new lib.Socket(options.url || ctx.url, socketOptions)
     this.socket.onOpen(() => { this.opens++ })
     this.socket.onClose(event => {
@@ -240,6 +249,13 @@ class Client {
       decode_errors: this.decodeErrors,
     }
   }
+}
+
+/** The transport --transport names: ws's WebSocket, or phoenix.js's LongPoll (see the top). */
+function defaultTransport(ctx){
+  if(ctx.transport === "websocket"){ return WebSocket }
+  if(ctx.client !== "phoenix"){ throw new Error("LongPoll runs with --client phoenix (1.8) only") }
+  return ctx.recordingLongPoll
 }
 
 class Chan {
@@ -637,6 +653,13 @@ scenarios.presence = async(ctx) => {
   }, "b seeing its own update")
   const listB2 = presenceList(pb)
 
+  // A LongPoll client that just goes away leaves once its session expires (window * 1.5, 15 s
+  // by default, as in Phoenix); this one leaves its channel first.
+  // (phoenix.js reports a leave ok at once; the server's phx_close says that it arrived)
+  if(ctx.transport === "longpoll"){
+    cb.ch.leave()
+    await waitFor(() => b.framesFor(topic, "phx_close").length > 0, "b's leave reaching the server")
+  }
   b.disconnect()
   await waitFor(() => presenceKeys(pa).length === 1, "a seeing b leave")
   const listA4 = presenceList(pa)
@@ -1085,6 +1108,130 @@ scenarios.cluster_redis_restart = async(ctx) => {
 }
 
 // ---------------------------------------------------------------------------------------------
+// LongPoll scenarios (longpoll_*; tests/integration/test_longpoll_js.py)
+
+/**
+ * A socket with longPollFallbackMs and WebSocket as its primary transport: reports the transport
+ * it ends up on, and what phoenix.js remembered in its (in-memory) sessionStorage.
+ */
+scenarios.longpoll_fallback = async(ctx) => {
+  const store = {}
+  const sessionStorage = {
+    getItem: key => (key in store ? store[key] : null),
+    setItem: (key, value) => { store[key] = String(value) },
+    removeItem: key => { delete store[key] },
+  }
+  const fallbackMs = Number(ctx.opts["fallback-ms"] || 300)
+  const a = new Client(ctx, "a", {transport: WebSocket, longPollFallbackMs: fallbackMs, sessionStorage})
+  const started = Date.now()
+  await a.connect()
+  const openedMs = Date.now() - started
+  const topic = `room:fallback-${ctx.uid}`
+  const chan = a.channel(topic, {})
+  const join = await chan.join()
+  const echo = await chan.push("echo", {via: "fallback"})
+  await sleep(fallbackMs + 100) // a late fallback would show up here
+  const transport = a.socket.transport === ctx.lib.LongPoll ? "LongPoll" : a.socket.transport.name
+  return {topic, fallback_ms: fallbackMs, opened_ms: openedMs, transport, join, echo, stored: store, opens: a.opens}
+}
+
+/** LongPoll sends binary pushes as base64 lines; the server cannot send binary back. */
+scenarios.longpoll_binary_push = async(ctx) => {
+  const a = new Client(ctx, "a", {rejoinAfterMs: () => 5000})
+  await a.connect()
+  const topic = `room:lpbinary-${ctx.uid}`
+  const chan = a.channel(topic, {})
+  await chan.join()
+  const bytes = [0, 1, 2, 255]
+  const echo = await chan.push("binary_echo", new Uint8Array(bytes).buffer, 500)
+  chan.push("crash", new Uint8Array(bytes).buffer, 500)
+  await waitFor(() => chan.errors.length >= 1, "phx_error after a binary crash push")
+  return {topic, echo, channel_errors: chan.errors, socket_closes: a.closes.length, sent: a.sentFor(topic)}
+}
+
+/** A LongPoll client and a WebSocket client in one room and one presence topic. */
+scenarios.longpoll_mixed = async(ctx) => {
+  const {Presence} = ctx.lib
+  const userA = `lp-${ctx.uid}`
+  const userB = `ws-${ctx.uid}`
+  const a = new Client(ctx, "a", {transport: ctx.recordingLongPoll, params: {user: userA}})
+  const b = new Client(ctx, "b", {transport: WebSocket, params: {user: userB}})
+  await Promise.all([a.connect(), b.connect()])
+  const topic = `room:mixed-${ctx.uid}`
+  const ca = a.channel(topic, {}).listen("shout").listen("censored")
+  const cb = b.channel(topic, {}).listen("shout").listen("censored")
+  await ca.join()
+  await cb.join()
+  const fromA = await ca.push("shout", {from: "longpoll"})
+  const fromB = await cb.push("shout", {from: "websocket"})
+  const censored = await cb.push("censor", {text: "secret", from: "websocket"})
+  await waitFor(() => ca.events.length >= 3 && cb.events.length >= 3, "every shout and censored event reaching a and b")
+
+  const presenceTopic = `presence:mixed-${ctx.uid}`
+  const pa = new Presence(a.channel(presenceTopic, {}).ch)
+  const pb = new Presence(b.channel(presenceTopic, {}).ch)
+  const both = JSON.stringify([userA, userB].sort())
+  pa.channel.join()
+  pb.channel.join()
+  await waitFor(() => JSON.stringify(presenceKeys(pa)) === both && JSON.stringify(presenceKeys(pb)) === both, "a and b both listing both users")
+  await sleep(150) // a duplicate would show up here
+  return {
+    topic, user_a: userA, user_b: userB, replies: [fromA, fromB, censored].map(pushResult),
+    a_events: ca.events, b_events: cb.events, list_a: presenceKeys(pa), list_b: presenceKeys(pb),
+    a_closes: a.closes, b_closes: b.closes,
+  }
+}
+
+/**
+ * Two instances behind a proxy that alternates between them (--proxy-url): a talks LongPoll
+ * through the proxy, b WebSocket to instance 1. They shout to each other, see each other's
+ * presence; then /api/disconnect on instance 1 ends a's session, and a comes back by itself.
+ */
+scenarios.longpoll_cluster = async(ctx) => {
+  const {Presence} = ctx.lib
+  const userA = `lpc-a-${ctx.uid}`
+  const userB = `lpc-b-${ctx.uid}`
+  const a = new Client(ctx, "a", {transport: ctx.recordingLongPoll, url: ctx.opts["proxy-url"], params: {user: userA}})
+  const b = clientOn(ctx, "b", 1, {transport: WebSocket, params: {user: userB}})
+  await Promise.all([a.connect(), b.connect()])
+  const topic = `room:lpcluster-${ctx.uid}`
+  const ca = a.channel(topic, {}).listen("shout").listen("pushed")
+  const cb = b.channel(topic, {}).listen("shout").listen("pushed")
+  const joinA = await ca.join()
+  const joinB = await cb.join()
+  const replies = []
+  for(let n = 0; n < 6; n++){
+    replies.push(await ca.push("shout", {from: "a", n}))
+    replies.push(await cb.push("shout", {from: "b", n}))
+  }
+  replies.push(await ca.push("echo", {unicode: "héllo ✓ 日本", n: 1.5}))
+  replies.push(await ca.push("push_me", {only: "a"}))
+  await waitFor(() => ca.events.length >= 13 && cb.events.length >= 12, "every shout reaching a and b, and a's push")
+
+  const presenceTopic = `presence:lpcluster-${ctx.uid}`
+  const pa = new Presence(a.channel(presenceTopic, {}).ch)
+  const pb = new Presence(b.channel(presenceTopic, {}).ch)
+  const both = JSON.stringify([userA, userB].sort())
+  pa.channel.join()
+  pb.channel.join()
+  await waitFor(() => JSON.stringify(presenceKeys(pa)) === both && JSON.stringify(presenceKeys(pb)) === both, "a and b both listing both users", 8000)
+  const closesBefore = a.closes.length
+
+  const http = await postJSON(ctx, "/api/disconnect", {user: userA}, ctx.httpUrls[1])
+  await waitFor(() => a.closes.length >= 1, "a's session ending after /api/disconnect", 8000)
+  await waitFor(() => a.opens >= 2 && ca.joinReplies.length >= 2, "a reconnecting and rejoining", 8000)
+  const echoAfter = await ca.push("echo", {back: true})
+  const shoutAfter = await ca.push("shout", {from: "a", back: true})
+  await waitFor(() => cb.events.some(e => e.payload.back), "b hearing a after a came back")
+  return {
+    topic, user_a: userA, joins: [joinA, joinB], replies: replies.map(pushResult),
+    a_events: ca.events, b_events: cb.events, closes_before_disconnect: closesBefore,
+    http, a_closes: a.closes, a_opens: a.opens, rejoin: ca.joinReplies[1],
+    echo_after: pushResult(echoAfter), shout_after: pushResult(shoutAfter), b_closes: b.closes,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // JWT mode scenarios (jwt_*): the contract app started with --jwt-secret
 // (tests/integration/test_jwt.py).
 //
@@ -1316,9 +1463,14 @@ async function main(){
 
   const urls = opts.urls ? JSON.parse(opts.urls).map(u => u.replace(/\/+$/, "")) : [url]
   const httpUrls = opts["http-urls"] ? JSON.parse(opts["http-urls"]).map(u => u.replace(/\/+$/, "")) : [httpUrl]
-  const ctx = {opts, lib, client: clientName, vsn, url, httpUrl, urls, httpUrls, uid: opts.uid || uniqueId(), clients: []}
+  const transport = opts.transport || "websocket"
+  if(transport !== "websocket" && transport !== "longpoll"){ throw new Error(`unsupported --transport ${transport}`) }
+  const ctx = {
+    opts, lib, client: clientName, vsn, url, httpUrl, urls, httpUrls, uid: opts.uid || uniqueId(), clients: [],
+    transport, recordingLongPoll: class RecordingLongPoll extends lib.LongPoll {},
+  }
   const partial = () => toJSONable({
-    scenario: opts.scenario, client: clientName, vsn,
+    scenario: opts.scenario, client: clientName, vsn, transport,
     clients: Object.fromEntries(ctx.clients.map(c => [c.name, c.observations()])),
   })
 
@@ -1331,7 +1483,7 @@ async function main(){
     clearTimeout(timer)
     // snapshot before disconnecting: the disconnect itself fires channel error callbacks
     const output = toJSONable({
-      scenario: opts.scenario, client: clientName, vsn,
+      scenario: opts.scenario, client: clientName, vsn, transport,
       library_version: installedVersion(clientName),
       ...result,
       clients: Object.fromEntries(ctx.clients.map(c => [c.name, c.observations()])),
