@@ -400,6 +400,74 @@ class TestPublish:
         assert body["status"] == 410 and body["token"] != session.token
 
 
+class TestChannelsOverLongPoll:
+    """§8.2: Phoenix's long_poll_channels_test cases that are about LongPoll itself."""
+
+    def test_v1_frames_are_json_posts_and_object_messages(self, contract: ThreadedServer) -> None:
+        # phoenix.js never speaks V1 over LongPoll; other clients POST one JSON frame at a time
+        session = Session(contract, vsn="1.0.0", user="vee").open()
+        join = {"topic": "room:lp-v1", "event": "phx_join", "payload": {}, "ref": "1"}
+        shout = {"topic": "room:lp-v1", "event": "shout", "payload": {"n": 1}, "ref": "2"}
+        for frame in (join, shout):
+            assert session.post(frame, content_type="application/json") == {"status": 200}
+        assert session.messages() == [
+            {
+                "event": "phx_reply",
+                "payload": {"response": {"topic": "room:lp-v1", "user": "vee"}, "status": "ok"},
+                "ref": "1",
+                "topic": "room:lp-v1",
+            },
+            {"event": "shout", "payload": {"n": 1}, "ref": None, "topic": "room:lp-v1"},
+            {"event": "phx_reply", "payload": OK_EMPTY, "ref": "2", "topic": "room:lp-v1"},
+        ]
+
+    def test_a_v1_object_line_in_a_batch_is_read_as_base64(self, contract: ThreadedServer) -> None:
+        session = Session(contract, vsn="1.0.0").open()
+        frame = {"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "1"}
+        response = session.request(
+            "POST", content=json.dumps(frame), headers={"content-type": NDJSON}
+        )
+        assert response.status_code == 400  # as Phoenix: a line not starting with "["
+
+    def test_a_stale_join_ref_in_a_batch_is_dropped(self, contract: ThreadedServer) -> None:
+        session = Session(contract).open()
+        session.join("room:lp-stale")
+        assert session.post(
+            ["1", "2", "room:lp-stale", "echo", {"n": 2}],
+            [None, "3", "room:lp-stale", "echo", {"n": 3}],
+            ["stale", "4", "room:lp-stale", "echo", {"n": 4}],
+        ) == {"status": 200}
+        assert [(m[1], m[4]["response"]) for m in session.messages()] == [
+            ("2", {"n": 2}),
+            ("3", {"n": 3}),
+        ]
+
+    def test_the_101st_join_is_refused(self, contract: ThreadedServer) -> None:
+        session = Session(contract).open()
+        joins = [[str(n), str(n), f"room:lp-many-{n}", "phx_join", {}] for n in range(1, 102)]
+        assert session.post(*joins[:100]) == {"status": 200}
+        assert session.post(joins[100]) == {"status": 200}
+        replies = session.messages()
+        assert [r[4]["status"] for r in replies[:100]] == ["ok"] * 100
+        assert replies[100] == [
+            "101",
+            "101",
+            "room:lp-many-101",
+            "phx_reply",
+            {"response": {"reason": "too many channels joined"}, "status": "error"},
+        ]
+
+    def test_a_crash_is_answered_by_phx_error_on_the_next_poll(
+        self, contract: ThreadedServer
+    ) -> None:
+        session = Session(contract).open()
+        session.join("room:lp-crash", join_ref="5")
+        assert session.post(["5", "6", "room:lp-crash", "crash", {}]) == {"status": 200}
+        assert session.messages() == [
+            ["5", "5", "room:lp-crash", "phx_error", {"reason": "channel_crash"}]
+        ]
+
+
 class TestTokens:
     """§4.2: a token the server did not sign, or no longer accepts, counts as none."""
 
