@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -615,3 +616,42 @@ class TestMethodsAndMounting:
             LongPollOptions(window=0)
         with pytest.raises(UsageError, match="32 bytes"):
             Endpoint(secret_key="short")
+
+
+class TestJwtMode:
+    """CONTRACT.md JWT mode over LongPoll: the token comes as the ``token`` param or as
+    the phoenix.js 1.8 ``X-Phoenix-AuthToken`` header, read when the session is created."""
+
+    SECRET = "jwt secret for the longpoll tests, 32+ bytes"
+
+    def token(self, sub: str, *, expires_in: float = 60) -> str:
+        claims = {"sub": sub, "exp": int(time.time() + expires_in)}
+        return jwt.encode(claims, self.SECRET, algorithm="HS256")
+
+    @pytest.fixture(scope="class")
+    def jwt_server(self) -> Iterator[ThreadedServer]:
+        app = create_app(jwt_secret=self.SECRET, longpoll=LongPollOptions(window=WINDOW))
+        with serve(app) as server:
+            yield server
+
+    def test_auth_token_header(self, jwt_server: ThreadedServer) -> None:
+        session = Session(jwt_server)
+        body = session.get(headers={"x-phoenix-authtoken": self.token("hal")})
+        assert body["status"] == 410
+        session.token = body["token"]
+        assert session.join("room:private:hal")[4] == {
+            "response": {"topic": "room:private:hal", "user": "hal"},
+            "status": "ok",
+        }
+
+    def test_token_param_then_session_token_param(self, jwt_server: ThreadedServer) -> None:
+        # phoenix.js puts both in the query: ?token=<jwt>&vsn=2.0.0&token=<session>; the last wins
+        session = Session(jwt_server, token=self.token("ida")).open()
+        reply = session.join("room:private:ida")
+        assert reply[4]["response"]["user"] == "ida"
+
+    @pytest.mark.parametrize("bad", ["", "not.a.jwt", "expired"])
+    def test_bad_tokens_are_refused(self, jwt_server: ThreadedServer, bad: str) -> None:
+        token = self.token("joe", expires_in=-10) if bad == "expired" else bad
+        assert Session(jwt_server).get(headers={"x-phoenix-authtoken": token}) == {"status": 403}
+        assert Session(jwt_server, token=token).get() == {"status": 403}
