@@ -9,6 +9,9 @@
   so that the test can act (kill a node, restart Redis) in the middle of a scenario.
 - ``cluster_factory``: starts clusters of N contract app instances sharing a fresh real
   redis-server (``tests/redis_server.py``); a failing test shows every instance's output.
+- ``alternating_cluster``: two instances on one redis-server behind an ``AlternatingProxy``
+  (``servers.py``), started once; to ``run_js`` it looks like one server whose requests
+  alternate between the instances (LongPoll without sticky sessions).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 import pytest
 
 from ..redis_server import RedisServer
+from .servers import AlternatingProxy, ThreadedServer
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -383,6 +387,69 @@ def cluster_factory() -> Iterator[ClusterFactory]:
         factory.close()
 
 
+class AlternatingCluster:
+    """Two contract instances on one Redis behind an ``AlternatingProxy``.
+
+    ``ws_url`` and ``http_url`` are the proxy's, so ``run_js`` can drive it like one
+    ``ContractServer``; ``proxy.served`` logs which instance answered each request.
+    """
+
+    def __init__(self) -> None:
+        self.cluster = ContractCluster(2)
+        self.proxy = AlternatingProxy([])
+        self.proxy_server = ThreadedServer(self.proxy)
+
+    @property
+    def nodes(self) -> list[ContractServer]:
+        return self.cluster.nodes
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.proxy_server.port}/socket"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_server.port}"
+
+    def start(self) -> None:
+        self.cluster.start()
+        self.proxy.backends = [node.http_url for node in self.nodes]
+        self.proxy_server.start()
+
+    def report_sections(self) -> list[tuple[str, str]]:
+        return self.cluster.report_sections("alternating ")
+
+    def close(self) -> None:
+        self.proxy_server.stop()
+        self.cluster.close()
+
+
+@pytest.fixture(scope="session")
+def _alternating_cluster_session() -> Iterator[AlternatingCluster]:
+    cluster = AlternatingCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def alternating_cluster(
+    _alternating_cluster_session: AlternatingCluster,
+) -> Iterator[AlternatingCluster]:
+    """Two instances behind a proxy that alternates requests; fails the test that kills one."""
+    cluster = _alternating_cluster_session
+    for node in cluster.nodes:
+        if not node.alive():
+            pytest.fail(f"{node.label} died in an earlier test:\n{node.log_since()}")
+    cluster.cluster.mark_test_start()
+    yield cluster
+    dead = [node.label for node in cluster.nodes if not node.alive()]
+    if dead:
+        pytest.fail(f"died during this test: {dead}")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Attaches the servers' output during a failed test to its report."""
@@ -396,7 +463,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append(("contract server output", output or "(nothing)"))
         seen: set[int] = set()
         for value in funcargs.values():
-            if isinstance(value, ContractCluster | ClusterFactory) and id(value) not in seen:
+            reports = isinstance(value, ContractCluster | ClusterFactory | AlternatingCluster)
+            if reports and id(value) not in seen:
                 seen.add(id(value))
                 report.sections.extend(value.report_sections())
 

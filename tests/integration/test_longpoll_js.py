@@ -2,25 +2,21 @@
 ``longPollFallbackMs``, a LongPoll and a WebSocket client in one room, binary pushes, and two
 instances behind a proxy that alternates between them (no sticky sessions).
 
-The contract scenarios themselves run over LongPoll in ``test_phoenix_js.py``.
+The contract scenarios themselves run over LongPoll in ``test_phoenix_js.py``, on one instance
+and on the same two instances behind the alternating proxy (``alternating_cluster``).
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import httpx
-import pytest
 
 from examples.contract.app import create_app
 
 from .servers import ThreadedServer, serve
 
 if TYPE_CHECKING:  # fixtures come from conftest.py; these names are only for annotations
-    from .conftest import ClusterFactory, ContractServer, RunJs
+    from .conftest import AlternatingCluster, ContractServer, RunJs
 
 Obs = dict[str, Any]
 OK_EMPTY = {"status": "ok", "response": {}}
@@ -117,86 +113,18 @@ def test_longpoll_and_websocket_clients_in_one_room(
 # two instances, no sticky sessions
 
 
-class AlternatingProxy:
-    """A load balancer without sticky sessions: each request goes to the next instance.
-
-    GETs and POSTs take turns separately, so that both polls and publishes reach the
-    instance that does not hold the session. ``served`` logs (method, instance, answer).
-    """
-
-    def __init__(self, backends: list[str]) -> None:
-        self.backends = backends
-        self.turns = {"GET": itertools.count(), "POST": itertools.count()}
-        self.served: list[tuple[str, int, Any]] = []
-        self.http: httpx.AsyncClient | None = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            if self.http is not None:
-                await self.http.aclose()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        method = scope["method"]
-        instance = next(self.turns.setdefault(method, itertools.count())) % len(self.backends)
-        if self.http is None:
-            self.http = httpx.AsyncClient(timeout=60)
-        query = scope["query_string"].decode()
-        url = f"{self.backends[instance]}{scope['path']}" + (f"?{query}" if query else "")
-        skip = {b"host", b"content-length", b"connection", b"transfer-encoding"}
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in skip]
-        response = await self.http.request(method, url, headers=headers, content=body)
-        self.served.append((method, instance, _json_or_none(response)))
-        drop = {"content-length", "transfer-encoding", "connection", "date", "server"}
-        out = [(k.encode(), v.encode()) for k, v in response.headers.items() if k not in drop]
-        out.append((b"content-length", str(len(response.content)).encode()))
-        await send({"type": "http.response.start", "status": response.status_code, "headers": out})
-        await send({"type": "http.response.body", "body": response.content})
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-@pytest.fixture
-def proxy_for() -> Iterator[Any]:
-    servers: list[ThreadedServer] = []
-
-    def start(backends: list[str]) -> tuple[AlternatingProxy, ThreadedServer]:
-        proxy = AlternatingProxy(backends)
-        server = ThreadedServer(proxy)
-        server.start()
-        servers.append(server)
-        return proxy, server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 def test_a_two_instance_cluster_behind_alternating_requests(
-    run_js: RunJs, cluster_factory: ClusterFactory, proxy_for: Any
+    run_js: RunJs, alternating_cluster: AlternatingCluster
 ) -> None:
-    cluster = cluster_factory(2)
-    nodes = cluster.nodes
-    proxy, proxy_server = proxy_for([node.http_url for node in nodes])
+    nodes = alternating_cluster.nodes
+    served_before = len(alternating_cluster.proxy.served)
     obs = observe(
         run_js,
         nodes[0],
         "longpoll_cluster",
         urls=[n.ws_url for n in nodes],
         http_urls=[n.http_url for n in nodes],
-        proxy_url=f"ws://127.0.0.1:{proxy_server.port}/socket",
+        proxy_url=alternating_cluster.ws_url,
         timeout=40_000,
     )
     topic = obs["topic"]
@@ -222,7 +150,8 @@ def test_a_two_instance_cluster_behind_alternating_requests(
     assert obs["b_closes"] == []
 
     # polls and publishes reached both instances, each answered as if the session were local
-    polls = [(i, body["status"]) for method, i, body in proxy.served if method == "GET"]
-    posts = [(i, body["status"]) for method, i, body in proxy.served if method == "POST"]
+    served = alternating_cluster.proxy.served[served_before:]
+    polls = [(i, body["status"]) for method, i, body in served if method == "GET"]
+    posts = [(i, body["status"]) for method, i, body in served if method == "POST"]
     assert {i for i, status in polls if status in (200, 204)} == {0, 1}, polls
     assert {i for i, status in posts if status == 200} == {0, 1}, posts
