@@ -1,0 +1,159 @@
+"""The socket and its channels (CHAT_API.md, "Channels").
+
+* ``ChatSocket``: connects with the JWT of ``POST /api/sessions`` (``token``
+  param or phoenix.js ``authToken``), through ``Socket.authenticate``.
+* ``RoomChannel`` on ``room:<id>``: history on join, ``new_message`` (validated,
+  rate limited, stored, then broadcast), ``typing`` (``broadcast_from``), and
+  Presence keyed by user id with metas ``{"username", "online_at"}``.
+* ``UserChannel`` on ``user:<id>`` (its own user only) and ``PublicRoomsChannel``
+  on ``rooms:public``: ``room_added`` when the user is added to a room or a
+  public room is created, so that the page's room list stays live.
+
+The classes here are unbound; ``bind_socket`` makes the app's own subclasses,
+carrying its store, auth, presence and rate limiter, so that several apps can
+live in one process (tests do).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, cast
+
+from phoenix_py import Channel, ChannelReply, ConnectInfo, Socket, error, ok
+from phoenix_py.auth import JWTAuth
+from phoenix_py.presence import Presence
+
+from .accounts import body_errors
+from .http_api import PUBLIC_ROOMS_TOPIC, user_topic
+from .store import JSON, ChatStore
+
+HISTORY_ON_JOIN = 50
+
+
+@dataclass
+class RateLimiter:
+    """At most ``limit`` events per ``period`` seconds per key (a sliding window).
+
+    Counted on this instance: with several instances a user whose sockets reach
+    different instances gets the limit on each.
+    """
+
+    limit: int = 10
+    period: float = 1.0
+    _events: defaultdict[Any, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+
+    def allow(self, key: Any) -> bool:
+        now = time.monotonic()
+        window = self._events[key]
+        while window and window[0] <= now - self.period:
+            window.popleft()
+        if len(window) >= self.limit:
+            return False
+        window.append(now)
+        return True
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the channels use, shared by every connection of one app."""
+
+    store: ChatStore
+    auth: JWTAuth
+    presence: Presence
+    rate_limiter: RateLimiter
+
+
+class ChatChannel(Channel):
+    services: ClassVar[Services]
+
+    @property
+    def user(self) -> JSON:
+        user: JSON = self.assigns["user"]
+        return user
+
+
+class RoomChannel(ChatChannel):
+    async def join(self, topic: str, payload: Any) -> ChannelReply | dict[str, Any]:
+        store = self.services.store
+        _, _, raw_id = topic.partition(":")
+        room = await store.get_room(int(raw_id)) if raw_id.isdigit() else None
+        if room is None:
+            return error({"reason": "not_found"})
+        if not await store.can_read(room, self.user["id"]):
+            return error({"reason": "unauthorized"})
+        self.room = room
+        self.send_info("after_join")
+        return {"room": room, "messages": await store.messages(room["id"], limit=HISTORY_ON_JOIN)}
+
+    async def handle_info(self, message: Any) -> None:
+        if message == "after_join":
+            presence = self.services.presence
+            online_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            presence.track(
+                self, self.user["id"], {"username": self.user["username"], "online_at": online_at}
+            )
+            self.push("presence_state", presence.list(self.topic))
+
+    async def handle_in(self, event: str, payload: Any) -> ChannelReply | None:
+        if event == "new_message":
+            return await self.new_message(payload)
+        if event == "typing":
+            await self.broadcast_from("typing", {"user": self.user})
+            return ok()
+        return error({"reason": f"unknown event {event!r}"})
+
+    async def new_message(self, payload: Any) -> ChannelReply:
+        body = payload.get("body") if isinstance(payload, dict) else None
+        errors = body_errors(body)
+        if errors:
+            return error({"errors": errors})
+        if not self.services.rate_limiter.allow(self.user["id"]):
+            return error({"reason": "rate_limited"})
+        body = cast(str, body)  # validated above
+        message = await self.services.store.insert_message(self.room["id"], self.user, body)
+        await self.broadcast("new_message", message)
+        return ok({"id": message["id"]})
+
+
+class UserChannel(ChatChannel):
+    async def join(self, topic: str, payload: Any) -> ChannelReply | dict[str, Any]:
+        if topic != user_topic(self.user["id"]):
+            return error({"reason": "unauthorized"})
+        return {}
+
+
+class PublicRoomsChannel(ChatChannel):
+    async def join(self, topic: str, payload: Any) -> dict[str, Any]:
+        return {}
+
+
+class ChatSocket(Socket):
+    channels = (
+        ("room:*", RoomChannel),
+        ("user:*", UserChannel),
+        (PUBLIC_ROOMS_TOPIC, PublicRoomsChannel),
+    )
+    services: ClassVar[Services]
+
+    async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
+        if not await self.authenticate(self.services.auth, params, connect_info):
+            return False
+        claims = self.assigns["claims"]
+        self.assigns["user"] = {"id": int(claims["sub"]), "username": claims["name"]}
+        return True
+
+    def id(self) -> str:
+        return f"user_socket:{self.assigns['user']['id']}"
+
+
+def bind_socket(services: Services) -> type[ChatSocket]:
+    """A ``ChatSocket`` subclass whose channels use ``services``."""
+    attributes = {"services": services}
+    bound = tuple(
+        (pattern, type(channel.__name__, (channel,), attributes))
+        for pattern, channel in ChatSocket.channels
+    )
+    return type("ChatSocket", (ChatSocket,), {**attributes, "channels": bound})

@@ -1,0 +1,1 @@
+"""Alembic migrations, run by the app at start (``database.migrate``)."""

@@ -1,0 +1,9 @@
+"""Alembic's entry point: runs the migrations on the connection ``database.migrate`` hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+
+context.configure(connection=context.config.attributes["connection"], render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()
