@@ -3,7 +3,11 @@ an HTTP client on it, and signed-up users with their tokens."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,9 @@ from starlette.applications import Starlette
 from examples.chat_app.app import create_app
 from examples.chat_app.settings import Settings
 
+from ..redis_server import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_SECRET = "a test secret, long enough for HS256: 0123456789abcdef"
 PASSWORD = "correct horse battery"
 
@@ -51,3 +58,66 @@ def sign_up(client: httpx.AsyncClient) -> SignUp:
         return {**body, "headers": {"Authorization": f"Bearer {body['token']}"}}
 
     return create
+
+
+class ChatServer:
+    """``python -m examples.chat_app`` on a free loopback port, on its own SQLite file."""
+
+    def __init__(self, workdir: Path, *extra_args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        self.log_path = workdir / f"server-{self.port}.log"
+        self.args = [
+            sys.executable,
+            "-m",
+            "examples.chat_app",
+            "--port",
+            str(self.port),
+            "--database-url",
+            f"sqlite:///{workdir / 'chat.sqlite3'}",
+            "--log-level",
+            "warning",
+            *extra_args,
+        ]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the chat app exited:\n{self.output()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"the chat app did not start:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def chat_server(tmp_path: Path) -> Iterator[ChatServer]:
+    """A running chat app (a real uvicorn in a subprocess); its output shows on failure."""
+    server = ChatServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        sys.stderr.write(server.output())
