@@ -629,8 +629,9 @@ class TestJwtMode:
         return jwt.encode(claims, self.SECRET, algorithm="HS256")
 
     @pytest.fixture(scope="class")
-    def jwt_server(self) -> Iterator[ThreadedServer]:
-        app = create_app(jwt_secret=self.SECRET, longpoll=LongPollOptions(window=WINDOW))
+    @classmethod
+    def jwt_server(cls) -> Iterator[ThreadedServer]:
+        app = create_app(jwt_secret=cls.SECRET, longpoll=LongPollOptions(window=WINDOW))
         with serve(app) as server:
             yield server
 
