@@ -130,3 +130,25 @@ async def test_jwt_mode_guards_and_expiry() -> None:
     with pytest.raises(JoinRefused):
         await socket.join("room:private:bob")
     assert await socket.assert_closed(1008, timeout=3) == 1008
+
+
+async def test_revoked_token_closes_its_sockets_only() -> None:
+    from phoenix_py.auth import JWTAuth
+
+    auth = JWTAuth.hs256(SECRET)
+
+    class GuardedSocket(Socket):
+        async def connect(self, params: dict[str, Any], connect_info: Any) -> bool:
+            return await self.authenticate(auth, params, connect_info)
+
+    endpoint = Endpoint()
+    revoked, kept = auth.issue("ann"), auth.issue("ann")
+    first = await connect(GuardedSocket, {"token": revoked}, endpoint=endpoint)
+    second = await connect(GuardedSocket, {"token": kept}, endpoint=endpoint)
+    assert first.assigns["user_id"] == "ann"
+    await endpoint.revoke(auth, revoked)
+    assert await first.assert_closed(1001) == 1001
+    with pytest.raises(AssertionError):
+        await second.assert_closed()
+    with pytest.raises(ConnectionRefused):
+        await connect(GuardedSocket, {"token": revoked}, endpoint=endpoint)
