@@ -2,7 +2,9 @@
 // lobby (one over WebSocket with the 1.8 authToken, one over LongPoll with the token param),
 // see each other in Presence, and exchange a message.
 //
-//   node chat_app.mjs --http-url http://127.0.0.1:PORT
+//   node chat_app.mjs --http-url http://127.0.0.1:PORT [--other-http-url http://127.0.0.1:PORT2]
+//
+// With --other-http-url (another instance of the same cluster) the second person connects there.
 //
 // Prints one JSON object of observations on stdout and exits 0; on a failure it prints the
 // reason on stderr and exits 1. tests/chat_app/test_phoenix_js.py makes the assertions.
@@ -10,10 +12,15 @@
 import WebSocket from "ws"
 import {LongPoll, Presence, Socket} from "phoenix"
 
-const httpUrl = process.argv[process.argv.indexOf("--http-url") + 1]
+function option(name){
+  const index = process.argv.indexOf(name)
+  return index === -1 ? undefined : process.argv[index + 1]
+}
+const httpUrl = option("--http-url")
+const otherHttpUrl = option("--other-http-url") || httpUrl
 const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
 
-async function waitFor(predicate, label, ms = 5000){
+async function waitFor(predicate, label, ms = 10000){
   const deadline = Date.now() + ms
   while(!predicate()){
     if(Date.now() > deadline){ throw new Error(`timeout waiting for ${label}`) }
@@ -70,7 +77,7 @@ async function main(){
   })
 
   const annSocket = new Socket(wsUrl, {transport: WebSocket, authToken: ann.token})
-  const bobSocket = new Socket(httpUrl + "/socket", {transport: LongPoll, params: {token: bob.token}})
+  const bobSocket = new Socket(otherHttpUrl + "/socket", {transport: LongPoll, params: {token: bob.token}})
   annSocket.connect()
   bobSocket.connect()
   const a = joinLobby(annSocket, lobbyId)
