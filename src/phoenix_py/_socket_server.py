@@ -64,6 +64,8 @@ class SocketServer:
             socket._router,
             max_channels=socket.max_channels,
             max_frame_size=max_frame_size,
+            join_rate=socket.join_rate,
+            message_rate=socket.message_rate,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self.on_crash: Callable[[str, BaseException], None] | None = None

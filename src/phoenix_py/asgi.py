@@ -26,7 +26,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from starlette.types import Receive, Scope, Send
 
@@ -73,6 +73,8 @@ class Endpoint:
         timeout: float = 60.0,
         max_frame_size: int = 10_000_000,
         max_buffered_frames: int = 10_000,
+        max_buffered_bytes: int = 8_000_000,
+        slow_consumer: Literal["disconnect", "drop_oldest"] = "disconnect",
         websocket: bool = True,
         longpoll: bool | LongPollOptions = False,
     ) -> SocketApp:
@@ -93,6 +95,8 @@ class Endpoint:
                 timeout=timeout,
                 max_frame_size=max_frame_size,
                 max_buffered_frames=max_buffered_frames,
+                max_buffered_bytes=max_buffered_bytes,
+                slow_consumer=slow_consumer,
             )
         longpoll_app = None
         if longpoll is not False:

@@ -28,6 +28,10 @@ Class options:
 * ``max_channels``: live channels per connection (default 100, as Phoenix 1.8.9+).
 * ``max_mailbox``: queued messages per channel before the socket is closed
   with 1013 (default 10,000).
+* ``join_rate``, ``message_rate``: ``(burst, per_second)`` admission limits
+  (defaults 200 and 20/s for joins, 1,000 and 200/s for frames); ``None``
+  turns one off. A join over the limit gets ``{"reason": "rate_limited"}``;
+  a frame flood closes only that socket (1008).
 
 Authentication with a JWT (see ``phoenix_py.auth``) is one line in ``connect``::
 
@@ -86,6 +90,12 @@ class Socket:
     channels: ClassVar[Sequence[tuple[str, type[Channel]]]] = ()
     max_channels: ClassVar[int] = 100
     max_mailbox: ClassVar[int] = 10_000
+    #: Joins: a burst of 200 (phoenix.js rejoins every channel at once after a
+    #: reconnect), then 20 per second; over it, {"reason": "rate_limited"}.
+    join_rate: ClassVar[tuple[float, float] | None] = (200, 20)
+    #: Frames from the client: a burst of 1,000, then 200 per second; a flood
+    #: over it closes the socket with 1008.
+    message_rate: ClassVar[tuple[float, float] | None] = (1_000, 200)
     _router: ClassVar[Router[type[Channel]]] = Router()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -128,3 +128,22 @@ def test_a_private_room_refuses_an_outsider_until_added(
     bob.get_by_test_id("room-item").filter(has_text=room_name).click()
     expect(bob.get_by_test_id("message-item")).to_contain_text(["for members only"])
     bob.screenshot(path=str(tmp_path / "bob-private.png"))
+
+
+def test_the_page_reconnects_by_itself(
+    browser: Browser, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    suffix = str(int(time.time() * 1000) % 100_000)
+    ann = browser.new_context().new_page()
+    sign_up(ann, chat_server, f"ann_{suffix}")
+    send(ann, "before the restart")
+    expect(ann.get_by_test_id("message-item")).to_have_count(1)
+
+    chat_server.stop()
+    expect(ann.locator("#connection")).to_have_text("reconnecting…")
+    chat_server.start()
+    expect(ann.locator("#connection")).to_have_text("connected", timeout=15_000)
+    expect(ann.get_by_test_id("online-user")).to_have_count(1)
+    send(ann, "after the restart")
+    expect(ann.get_by_test_id("message-item")).to_have_count(2)
+    expect(ann.get_by_test_id("message-item").nth(1)).to_contain_text("after the restart")

@@ -241,6 +241,24 @@ class TestIsolation:
         run(scenario())
 
 
+    def test_a_flood_closes_only_the_flooding_socket(self, contract: ThreadedServer) -> None:
+        async def scenario() -> None:
+            calm = await connect(contract.url())
+            flood = await connect(contract.url())
+            frame = json.dumps([None, "1", "phoenix", "heartbeat", {}])
+            try:
+                for _ in range(3_000):  # the default allows a burst of 1,000, then 200/s
+                    await flood.ws.send(frame)
+            except ConnectionClosed:
+                pass
+            assert await flood.closed_code() == 1008
+            await calm.send(None, "2", "phoenix", "heartbeat", {})
+            assert (await calm.recv())[1] == "2"
+            await calm.ws.close()
+
+        run(scenario())
+
+
 class TestRefusals:
     def status_of(self, url: str, **kwargs: Any) -> int:
         async def attempt() -> int:

@@ -127,7 +127,8 @@ async function start(session){
   state.session = session
   showView()
   setConnection("connecting")
-  const socket = new Socket("/socket", {authToken: session.token})
+  // LongPoll when a WebSocket cannot open (a proxy that blocks it), as Phoenix apps do
+  const socket = new Socket("/socket", {authToken: session.token, longPollFallbackMs: 3000})
   state.socket = socket
   socket.onOpen(() => setConnection("online"))
   socket.onError(() => {

@@ -18,12 +18,14 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ..errors import ProtocolError
 from .message import Message, Ref, Reply
+from .rate_limit import TokenBucket
 from .serializer import Frame, Serializer
 from .topics import Router
 
@@ -33,6 +35,7 @@ T = TypeVar("T")  # what a route points to (a Channel class)
 HEARTBEAT_TOPIC = "phoenix"
 UNMATCHED_TOPIC = {"reason": "unmatched topic"}
 TOO_MANY_CHANNELS = {"reason": "too many channels joined"}
+RATE_LIMITED = {"reason": "rate_limited"}
 JOIN_CRASHED = {"reason": "join crashed"}
 UNAUTHORIZED = {"reason": "unauthorized"}
 CHANNEL_CRASH = {"reason": "channel_crash"}
@@ -103,6 +106,12 @@ class SocketState(Generic[H, T]):
         router: topic patterns to channel targets.
         max_channels: joins beyond this many live channels are refused (§3.5).
         max_frame_size: a larger frame closes the socket with 1009.
+        join_rate: ``(burst, per_second)`` of joins; a join over it gets the
+            error ``{"reason": "rate_limited"}`` and phoenix.js retries it on
+            its rejoin backoff. ``None``: no limit.
+        message_rate: ``(burst, per_second)`` of frames from the client; a
+            flood over it closes this socket with 1008. ``None``: no limit.
+        clock: monotonic seconds, for the rate limits.
     """
 
     def __init__(
@@ -112,8 +121,15 @@ class SocketState(Generic[H, T]):
         *,
         max_channels: int = 100,
         max_frame_size: int = 10_000_000,
+        join_rate: tuple[float, float] | None = None,
+        message_rate: tuple[float, float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.serializer = serializer
+        self._clock = clock
+        now = clock()
+        self._join_bucket = TokenBucket(*join_rate, now) if join_rate else None
+        self._message_bucket = TokenBucket(*message_rate, now) if message_rate else None
         self._router = router
         self._max_channels = max_channels
         self._max_frame_size = max_frame_size
@@ -127,6 +143,8 @@ class SocketState(Generic[H, T]):
         """Handle one frame from the client."""
         if self.closed:
             return []
+        if self._message_bucket is not None and not self._message_bucket.allow(self._clock()):
+            return self._close(1008, "too many messages per second")
         size = _byte_size(data, self._max_frame_size)
         if size > self._max_frame_size:
             return self._close(1009, f"frame of {size} bytes exceeds {self._max_frame_size}")
@@ -160,6 +178,8 @@ class SocketState(Generic[H, T]):
         target = self._router.match(message.topic)
         if target is None:
             return [self._reply(message, "error", UNMATCHED_TOPIC, join_ref=None)]
+        if self._join_bucket is not None and not self._join_bucket.allow(self._clock()):
+            return [self._reply(message, "error", RATE_LIMITED, join_ref=message.join_ref)]
         actions: list[Action] = []
         join_ref = message.join_ref if message.join_ref is not None else message.ref
         start = StartJoin(target, message, join_ref)

@@ -21,7 +21,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.params import parse_params
 from .._core.serializer import Frame, serializer_for_vsn
@@ -51,25 +51,38 @@ class WebSocketOptions:
         timeout: seconds without any data from the client before the socket
             closes (1001). phoenix.js heartbeats every 30 s.
         max_frame_size: bytes; a larger frame closes the socket with 1009.
-        max_buffered_frames: frames queued for a client that does not read
-            before the socket closes with 1013.
+        max_buffered_frames, max_buffered_bytes: what may wait for a client
+            that does not read (a slow phone, a stalled network).
+        slow_consumer: what happens beyond that: ``"disconnect"`` (close
+            1013, phoenix.js reconnects and rejoins) or ``"drop_oldest"``
+            (the oldest queued frames are dropped, the socket stays).
     """
 
     check_origin: CheckOrigin = True
     timeout: float = 60.0
     max_frame_size: int = 10_000_000
     max_buffered_frames: int = 10_000
+    max_buffered_bytes: int = 8_000_000
+    slow_consumer: Literal["disconnect", "drop_oldest"] = "disconnect"
 
 
 class WebSocketTransport:
-    """The writing half of one WebSocket: a bounded queue and one writer task."""
+    """The writing half of one WebSocket: a bounded queue and one writer task.
+
+    Frames are shared between the sockets a broadcast reaches, so a queue
+    holds references; the byte count is what the frames would take alone.
+    """
 
     name = "websocket"
 
-    def __init__(self, send: Any, *, max_buffered_frames: int) -> None:
+    def __init__(self, send: Any, options: WebSocketOptions) -> None:
         self._send = send
-        self._max = max_buffered_frames
+        self._max_frames = options.max_buffered_frames
+        self._max_bytes = options.max_buffered_bytes
+        self._drop_oldest = options.slow_consumer == "drop_oldest"
         self._queue: deque[Frame] = deque()
+        self._queued_bytes = 0
+        self.dropped = 0
         self._wakeup = asyncio.Event()
         self._closing: tuple[int, str] | None = None
         self.closed = False
@@ -78,12 +91,27 @@ class WebSocketTransport:
     def write(self, frame: Frame) -> None:
         if self._closing is not None or self.closed:
             return
-        if len(self._queue) >= self._max:
-            logger.warning("client is not reading: %d frames queued; closing", len(self._queue))
-            self._queue.clear()
-            self.close(1013, "outbound buffer full")
-            return
-        self._queue.append(frame)
+        queue = self._queue
+        size = len(frame.data)
+        while queue and (
+            len(queue) >= self._max_frames or self._queued_bytes + size > self._max_bytes
+        ):
+            if not self._drop_oldest:
+                logger.warning(
+                    "client is not reading: %d frames (%d bytes) queued; closing with 1013",
+                    len(queue),
+                    self._queued_bytes,
+                )
+                queue.clear()
+                self._queued_bytes = 0
+                self.close(1013, "outbound buffer full")
+                return
+            if self.dropped == 0:
+                logger.warning("client is not reading; dropping its oldest frames")
+            self._queued_bytes -= len(queue.popleft().data)
+            self.dropped += 1
+        queue.append(frame)
+        self._queued_bytes += size
         self._wakeup.set()
 
     def close(self, code: int, reason: str) -> None:
@@ -99,6 +127,7 @@ class WebSocketTransport:
                 self._wakeup.clear()
                 while queue:
                     frame = queue.popleft()
+                    self._queued_bytes -= len(frame.data)
                     if frame.binary:
                         await send({"type": "websocket.send", "bytes": frame.data})
                     else:
@@ -224,7 +253,7 @@ async def serve_websocket(
     # other subprotocols are ignored, as Phoenix does without a configured list.
     subprotocol = "phoenix" if "phoenix" in subprotocols else None
     await send({"type": "websocket.accept", "subprotocol": subprotocol})
-    transport = WebSocketTransport(send, max_buffered_frames=options.max_buffered_frames)
+    transport = WebSocketTransport(send, options)
     server = SocketServer(
         socket, serializer, transport, endpoint.pubsub, max_frame_size=options.max_frame_size
     )
