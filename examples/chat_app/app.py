@@ -29,8 +29,9 @@ from phoenix_py import Endpoint, PubSub
 from phoenix_py.auth import JWTAuth
 from phoenix_py.presence import Presence
 
-from .channels import RateLimiter, Services, bind_socket
+from .channels import Services, bind_socket
 from .http_api import ChatApi
+from .rate_limit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from .settings import Settings, load_or_create_secret, secret_file
 from .store import ChatStore
 
@@ -53,15 +54,18 @@ def create_app(settings: Settings) -> Starlette:
     secret = settings.secret or load_or_create_secret(secret_file(settings.database_url))
     store = ChatStore.connect(settings.database_url)
     auth = JWTAuth.hs256(secret, issuer=ISSUER, access_ttl=ACCESS_TTL)
+    rate_limiter: RateLimiter
     if settings.redis_url is None:
         pubsub = PubSub()
+        rate_limiter = MemoryRateLimiter()
     else:
         from phoenix_py.pubsub.redis import RedisAdapter
 
         pubsub = PubSub(RedisAdapter(settings.redis_url, namespace="chat_app"))
+        rate_limiter = RedisRateLimiter(settings.redis_url)
     endpoint = Endpoint(pubsub, secret_key=longpoll_key(secret))
     presence = Presence(endpoint.pubsub)
-    socket_cls = bind_socket(Services(store, auth, presence, RateLimiter()))
+    socket_cls = bind_socket(Services(store, auth, presence, rate_limiter))
     api = ChatApi(store, auth, endpoint)
 
     @asynccontextmanager
@@ -73,6 +77,7 @@ def create_app(settings: Settings) -> Starlette:
             async with endpoint.lifespan(app):
                 yield
         finally:
+            await rate_limiter.close()
             await store.close()
 
     app = Starlette(

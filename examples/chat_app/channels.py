@@ -3,8 +3,9 @@
 * ``ChatSocket``: connects with the JWT of ``POST /api/sessions`` (``token``
   param or phoenix.js ``authToken``), through ``Socket.authenticate``.
 * ``RoomChannel`` on ``room:<id>``: history on join, ``new_message`` (validated,
-  rate limited, stored, then broadcast), ``typing`` (``broadcast_from``), and
-  Presence keyed by user id with metas ``{"username", "online_at"}``.
+  rate limited per user, cluster-wide with Redis, stored, then broadcast),
+  ``typing`` (``broadcast_from``), and Presence keyed by user id with metas
+  ``{"username", "online_at"}``.
 * ``UserChannel`` on ``user:<id>`` (its own user only) and ``PublicRoomsChannel``
   on ``rooms:public``: ``room_added`` when the user is added to a room or a
   public room is created, so that the page's room list stays live.
@@ -16,9 +17,7 @@ live in one process (tests do).
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 
@@ -28,32 +27,10 @@ from phoenix_py.presence import Presence
 
 from .accounts import body_errors
 from .http_api import PUBLIC_ROOMS_TOPIC, user_topic
+from .rate_limit import RateLimiter
 from .store import JSON, ChatStore
 
 HISTORY_ON_JOIN = 50
-
-
-@dataclass
-class RateLimiter:
-    """At most ``limit`` events per ``period`` seconds per key (a sliding window).
-
-    Counted on this instance: with several instances a user whose sockets reach
-    different instances gets the limit on each.
-    """
-
-    limit: int = 10
-    period: float = 1.0
-    _events: defaultdict[Any, deque[float]] = field(default_factory=lambda: defaultdict(deque))
-
-    def allow(self, key: Any) -> bool:
-        now = time.monotonic()
-        window = self._events[key]
-        while window and window[0] <= now - self.period:
-            window.popleft()
-        if len(window) >= self.limit:
-            return False
-        window.append(now)
-        return True
 
 
 @dataclass(frozen=True)
@@ -110,7 +87,7 @@ class RoomChannel(ChatChannel):
         errors = body_errors(body)
         if errors:
             return error({"errors": errors})
-        if not self.services.rate_limiter.allow(self.user["id"]):
+        if not await self.services.rate_limiter.allow(str(self.user["id"])):
             return error({"reason": "rate_limited"})
         body = cast(str, body)  # validated above
         message = await self.services.store.insert_message(self.room["id"], self.user, body)

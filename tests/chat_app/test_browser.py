@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from .conftest import PASSWORD, ChatServer
 
@@ -40,6 +40,24 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
+NewPage = Callable[..., Page]
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[NewPage]:
+    """``new_page(**context_options)``: a page in a fresh context (one person), closed after."""
+    contexts: list[BrowserContext] = []
+
+    def open_page(**options: object) -> Page:
+        context = browser.new_context(**options)  # type: ignore[arg-type]
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
 def sign_up(page: Page, server: ChatServer, username: str) -> None:
     page.goto(server.url + "/")
     page.get_by_test_id("username").fill(username)
@@ -54,11 +72,11 @@ def send(page: Page, body: str) -> None:
     page.get_by_test_id("send").click()
 
 
-def test_two_people_talk_live(browser: Browser, chat_server: ChatServer, tmp_path: Path) -> None:
+def test_two_people_talk_live(chat_server: ChatServer, new_page: NewPage, tmp_path: Path) -> None:
     suffix = str(int(time.time() * 1000) % 100_000)
     ann_name, bob_name = f"ann_{suffix}", f"bob_{suffix}"
-    ann = browser.new_context(viewport={"width": 1200, "height": 760}).new_page()
-    bob = browser.new_context(viewport={"width": 420, "height": 760}).new_page()
+    ann = new_page(viewport={"width": 1200, "height": 760})
+    bob = new_page(viewport={"width": 420, "height": 760})
     sign_up(ann, chat_server, ann_name)
     sign_up(bob, chat_server, bob_name)
 
@@ -97,12 +115,12 @@ def test_two_people_talk_live(browser: Browser, chat_server: ChatServer, tmp_pat
 
 
 def test_a_private_room_refuses_an_outsider_until_added(
-    browser: Browser, chat_server: ChatServer, tmp_path: Path
+    chat_server: ChatServer, new_page: NewPage, tmp_path: Path
 ) -> None:
     suffix = str(int(time.time() * 1000) % 100_000)
     ann_name, bob_name, room_name = f"ann_{suffix}", f"bob_{suffix}", f"secret_{suffix}"
-    ann = browser.new_context().new_page()
-    bob = browser.new_context().new_page()
+    ann = new_page()
+    bob = new_page()
     sign_up(ann, chat_server, ann_name)
     sign_up(bob, chat_server, bob_name)
 
@@ -131,10 +149,10 @@ def test_a_private_room_refuses_an_outsider_until_added(
 
 
 def test_the_page_reconnects_by_itself(
-    browser: Browser, chat_server: ChatServer, tmp_path: Path
+    chat_server: ChatServer, new_page: NewPage, tmp_path: Path
 ) -> None:
     suffix = str(int(time.time() * 1000) % 100_000)
-    ann = browser.new_context().new_page()
+    ann = new_page()
     sign_up(ann, chat_server, f"ann_{suffix}")
     send(ann, "before the restart")
     expect(ann.get_by_test_id("message-item")).to_have_count(1)
