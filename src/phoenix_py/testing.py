@@ -160,24 +160,30 @@ class TestSocket:
         frame = client_encode(message)
         await self.server.receive(frame.data if frame.binary else frame.text, binary=frame.binary)
 
-    async def join(self, topic: str, payload: Any = None) -> tuple[Any, TestChannel]:
-        """Join ``topic``: (the join response, the channel); ``JoinRefused`` on error."""
+    async def join(
+        self, topic: str, payload: Any = None, *, timeout: float = 1.0
+    ) -> tuple[Any, TestChannel]:
+        """Join ``topic``: (the join response, the channel); ``JoinRefused`` on error.
+
+        ``timeout`` bounds the join itself (1 s: joins may read a database)."""
         ref = self.next_ref()
         await self.send(Message(topic, "phx_join", {} if payload is None else payload, ref, ref))
         reply = await self._wait(
             lambda m: m.event == "phx_reply" and m.ref == ref and m.topic == topic,
             f"a reply to the join of {topic!r}",
-            DEFAULT_TIMEOUT,
+            timeout,
         )
         status, response = reply.payload["status"], reply.payload["response"]
         if status != "ok":
             raise JoinRefused(topic, status, response)
         return response, TestChannel(self, topic, ref)
 
-    async def subscribe_and_join(self, topic: str, payload: Any = None) -> tuple[Any, TestChannel]:
+    async def subscribe_and_join(
+        self, topic: str, payload: Any = None, *, timeout: float = 1.0
+    ) -> tuple[Any, TestChannel]:
         """``join``, after subscribing the test to ``topic`` for ``assert_broadcast``."""
         self.endpoint.pubsub.subscribe(topic, self._broadcasts)
-        return await self.join(topic, payload)
+        return await self.join(topic, payload, timeout=timeout)
 
     async def assert_push(
         self,
