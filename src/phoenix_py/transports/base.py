@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from .._core.serializer import Frame
+from .._core.serializer import Frame, Serializer, serializer_for_vsn
 from ..errors import UsageError
+from ..socket import ConnectInfo
 
 logger = logging.getLogger("phoenix_py.transport")
 
@@ -140,3 +141,39 @@ def auth_token_from_subprotocols(subprotocols: Iterable[str]) -> str | None:
             except (binascii.Error, ValueError) as exc:
                 raise BadAuthToken(f"authToken subprotocol is not base64: {exc}") from exc
     return None
+
+
+def negotiated_serializer(params: dict[str, Any]) -> Serializer | None:
+    """The serializer for the client's ``vsn`` (§1.3), or ``None`` (logged) to refuse it."""
+    serializer = serializer_for_vsn(params.get("vsn"))
+    if serializer is None:
+        logger.warning(
+            "The client's requested transport version %r does not match the server's "
+            "version requirements (~> 1.0.0 or ~> 2.0.0); refusing",
+            params.get("vsn"),
+        )
+    return serializer
+
+
+def connect_info(
+    scope: Scope,
+    headers: dict[str, str],
+    *,
+    transport: str,
+    default_scheme: str,
+    auth_token: str | None,
+) -> ConnectInfo:
+    """What ``Socket.connect`` learns about the request, the same for every transport."""
+    client = scope.get("client")
+    return ConnectInfo(
+        transport=transport,
+        headers=headers,
+        peer=(client[0], client[1]) if client else None,
+        scheme=scope.get("scheme", default_scheme),
+        host=headers.get("host", ""),
+        path=scope.get("path", ""),
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        origin=headers.get("origin"),
+        user_agent=headers.get("user-agent"),
+        auth_token=auth_token,
+    )

@@ -62,13 +62,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._core.longpoll_wire import poll_body, publish_frames, status_body
 from .._core.params import parse_params
-from .._core.serializer import serializer_for_vsn
 from .._core.session_token import SessionRef, SessionTokens
 from ..errors import ProtocolError, UsageError
-from ..socket import ConnectInfo, Socket
+from ..socket import Socket
 from ._longpoll_routing import LongPollSessions
 from ._longpoll_session import GONE, LongPollSession
-from .base import CheckOrigin, Scope, origin_allowed, request_headers
+from .base import (
+    CheckOrigin,
+    Scope,
+    connect_info,
+    negotiated_serializer,
+    origin_allowed,
+    request_headers,
+)
 
 if TYPE_CHECKING:
     from ..asgi import Endpoint
@@ -189,25 +195,14 @@ class LongPollApp:
     async def _new_session(
         self, scope: Scope, send: Any, headers: dict[str, str], params: dict[str, Any]
     ) -> None:
-        serializer = serializer_for_vsn(params.get("vsn"))
+        serializer = negotiated_serializer(params)
         if serializer is None:
-            logger.warning(
-                "The client's requested transport version %r does not match the server's "
-                "version requirements (~> 1.0.0 or ~> 2.0.0); refusing",
-                params.get("vsn"),
-            )
             return await _send_json(send, status_body(403))
-        client = scope.get("client")
-        info = ConnectInfo(
+        info = connect_info(
+            scope,
+            headers,
             transport="longpoll",
-            headers=headers,
-            peer=(client[0], client[1]) if client else None,
-            scheme=scope.get("scheme", "http"),
-            host=headers.get("host", ""),
-            path=scope.get("path", ""),
-            query_string=scope.get("query_string", b"").decode("latin-1"),
-            origin=headers.get("origin"),
-            user_agent=headers.get("user-agent"),
+            default_scheme="http",
             auth_token=headers.get(_AUTH_TOKEN_HEADER),
         )
         socket = self._socket_cls()

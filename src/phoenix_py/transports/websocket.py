@@ -24,14 +24,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.params import parse_params
-from .._core.serializer import Frame, serializer_for_vsn
+from .._core.serializer import Frame
 from .._socket_server import SocketServer
-from ..socket import ConnectInfo, Socket
+from ..socket import Socket
 from .base import (
     BadAuthToken,
     CheckOrigin,
     Scope,
     auth_token_from_subprotocols,
+    connect_info,
+    negotiated_serializer,
     origin_allowed,
     request_headers,
 )
@@ -216,13 +218,8 @@ async def serve_websocket(
             "Could not check origin for the socket transport: origin %r is not allowed", origin
         )
         return await _deny(scope, send, 403)
-    serializer = serializer_for_vsn(params.get("vsn"))
+    serializer = negotiated_serializer(params)
     if serializer is None:
-        logger.warning(
-            "The client's requested transport version %r does not match the server's "
-            "version requirements (~> 1.0.0 or ~> 2.0.0); refusing",
-            params.get("vsn"),
-        )
         return await _deny(scope, send, 403)
     subprotocols: list[str] = list(scope.get("subprotocols") or [])
     try:
@@ -230,18 +227,8 @@ async def serve_websocket(
     except BadAuthToken as exc:
         logger.warning("refusing connection: %s", exc)
         return await _deny(scope, send, 403)
-    client = scope.get("client")
-    info = ConnectInfo(
-        transport="websocket",
-        headers=headers,
-        peer=(client[0], client[1]) if client else None,
-        scheme=scope.get("scheme", "ws"),
-        host=host,
-        path=scope.get("path", ""),
-        query_string=scope.get("query_string", b"").decode("latin-1"),
-        origin=origin,
-        user_agent=headers.get("user-agent"),
-        auth_token=auth_token,
+    info = connect_info(
+        scope, headers, transport="websocket", default_scheme="ws", auth_token=auth_token
     )
     socket = socket_cls()
     socket.params, socket.connect_info = params, info
