@@ -56,10 +56,22 @@ class Endpoint:
             instance of a cluster must be given the same one, or a LongPoll
             client whose requests reach another instance loses its session.
             The default, a random key per process, suits one process only.
+        max_connections: sockets (WebSocket connections and LongPoll sessions)
+            this instance accepts at once; beyond it, a connection is refused
+            with HTTP 503 (LongPoll: ``{"status": 403}``) and phoenix.js retries
+            with backoff, possibly on another instance.
     """
 
-    def __init__(self, pubsub: PubSub | None = None, *, secret_key: str | bytes | None = None):
+    def __init__(
+        self,
+        pubsub: PubSub | None = None,
+        *,
+        secret_key: str | bytes | None = None,
+        max_connections: int = 100_000,
+    ):
         self.pubsub = pubsub or PubSub()
+        self.max_connections = max_connections
+        self._at_capacity = False
         self._secret_key_given = secret_key is not None
         self._secret_key = _checked_secret_key(secret_key)
         self._sockets: set[SocketServer] = set()
@@ -144,10 +156,28 @@ class Endpoint:
     async def startup(self) -> None:
         await self.pubsub.start()
 
+    async def drain(self, *, batch_size: int = 10_000, interval: float = 2.0) -> None:
+        """Close every socket with 1012, ``batch_size`` at a time, ``interval``
+        seconds apart (Phoenix's drainer defaults), so that clients come back
+        spread out rather than all at once. New connections are still accepted
+        meanwhile; stop routing traffic here first (a load balancer's drain)."""
+        if batch_size < 1 or interval < 0:
+            raise UsageError("drain needs batch_size >= 1 and interval >= 0")
+        pending = list(self._sockets)
+        for start in range(0, len(pending), batch_size):
+            if start:
+                await asyncio.sleep(interval)
+            for server in pending[start : start + batch_size]:
+                server.close(1012, "server shutting down")
+
     async def shutdown(self, *, grace: float = 5.0) -> None:
-        """Close every socket with 1012 (clients reconnect), then stop the pubsub."""
-        for server in list(self._sockets):
-            server.close(1012, "server shutting down")
+        """Drain every socket (1012; clients reconnect), then stop the pubsub.
+
+        Under uvicorn the WebSockets are usually closed (1012) by uvicorn itself
+        before the lifespan shutdown runs; call ``drain`` earlier (a pre-stop
+        hook) to spread a large instance's reconnects over time.
+        """
+        await self.drain()
         deadline = asyncio.get_running_loop().time() + grace
         while self._sockets and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
@@ -169,6 +199,15 @@ class Endpoint:
         self, socket: Socket, params: dict[str, Any], info: ConnectInfo
     ) -> int | None:
         """Run the socket's ``connect`` and ``id``: ``None`` when accepted, else an HTTP status."""
+        if len(self._sockets) >= self.max_connections:
+            if not self._at_capacity:
+                logger.warning(
+                    "at max_connections (%d): refusing new connections with 503",
+                    self.max_connections,
+                )
+            self._at_capacity = True
+            return 503
+        self._at_capacity = False
         try:
             accepted = await socket.connect(params, info)
         except ConnectionRefused as exc:

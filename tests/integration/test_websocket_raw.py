@@ -240,7 +240,6 @@ class TestIsolation:
 
         run(scenario())
 
-
     def test_a_flood_closes_only_the_flooding_socket(self, contract: ThreadedServer) -> None:
         async def scenario() -> None:
             calm = await connect(contract.url())
@@ -300,11 +299,13 @@ class AuthTokenSocket(Socket):
         return True
 
 
-def socket_app(socket_cls: type[Socket], **options: Any) -> tuple[Any, Endpoint]:
+def socket_app(
+    socket_cls: type[Socket], endpoint: Endpoint | None = None, **options: Any
+) -> tuple[Any, Endpoint]:
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
-    endpoint = Endpoint()
+    endpoint = endpoint or Endpoint()
     app = Starlette(
         routes=[Mount("/socket", app=endpoint.socket_app(socket_cls, **options))],
         lifespan=endpoint.lifespan,
@@ -433,3 +434,60 @@ class TestServerCloses:
             assert run(scenario()) == 1012
         finally:
             server.stop()
+
+
+class TestCapacityAndDrain:
+    def test_connections_over_max_connections_get_503(self) -> None:
+        app, endpoint = socket_app(AuthTokenSocket, Endpoint(max_connections=2))
+
+        async def scenario(port: int) -> list[int]:
+            url = f"ws://127.0.0.1:{port}/socket/websocket?vsn=2.0.0"
+            first, second = await connect(url), await connect(url)
+            statuses = []
+            try:
+                await websockets.connect(url)
+                statuses.append(101)
+            except InvalidStatus as exc:
+                statuses.append(exc.response.status_code)
+            await first.ws.close()
+            deadline = asyncio.get_running_loop().time() + 5
+            while endpoint.socket_count > 1 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.02)
+            third = await connect(url)  # room again once one left
+            statuses.append(101)
+            await second.ws.close()
+            await third.ws.close()
+            return statuses
+
+        with serve(app) as server:
+            assert run(scenario(server.port)) == [503, 101]
+
+    def test_drain_closes_sockets_in_batches_with_1012(self) -> None:
+        app, endpoint = socket_app(AuthTokenSocket)
+
+        async def scenario(server: ThreadedServer) -> tuple[list[int], list[int | None]]:
+            clients = [await connect(server.url()) for _ in range(6)]
+            codes: list[int | None] = []
+
+            async def watch(client: Client) -> None:
+                codes.append(await client.closed_code(timeout=10))
+
+            watchers = [asyncio.create_task(watch(c)) for c in clients]
+            draining = asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(
+                    endpoint.drain(batch_size=2, interval=1.0),
+                    server.loop,  # type: ignore[arg-type]
+                )
+            )
+            counts = []
+            for wait in (0.4, 1.0, 1.0):  # mid-way through each interval
+                await asyncio.sleep(wait)
+                counts.append(len(codes))
+            await draining
+            await asyncio.gather(*watchers)
+            return counts, codes
+
+        with serve(app) as server:
+            counts, codes = run(scenario(server))
+        assert counts == [2, 4, 6]
+        assert codes == [1012] * 6
