@@ -152,3 +152,27 @@ async def test_revoked_token_closes_its_sockets_only() -> None:
         await second.assert_closed()
     with pytest.raises(ConnectionRefused):
         await connect(GuardedSocket, {"token": revoked}, endpoint=endpoint)
+
+
+async def test_tokens_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    socket_cls = socket_class(create_app(jwt_secret=SECRET))
+    bad = [
+        "not.a.jwt",
+        jwt.encode({"sub": "ann", "exp": int(time.time()) - 60}, SECRET, algorithm="HS256"),
+        jwt.encode({"sub": "ann", "exp": int(time.time()) + 60}, "w" * 40, algorithm="HS256"),
+    ]
+    for token in bad:
+        with pytest.raises(ConnectionRefused):
+            await connect(socket_cls, {"token": token})
+    good = jwt.encode({"sub": "ann", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
+    socket = await connect(socket_cls, auth_token=good)
+    with pytest.raises(JoinRefused):
+        await socket.join("room:private:bob")
+    await socket.close()
+    logged = caplog.text
+    assert "socket refused: token" in logged  # the refusals are logged, by reason only
+    for token in [*bad, good, SECRET]:
+        assert token not in logged
