@@ -5,6 +5,7 @@ tasks)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from websockets.exceptions import ConnectionClosed
 
 from examples.contract.app import create_app
 from phoenix_py import Endpoint
+from phoenix_py._channel_server import ChannelServer
+from phoenix_py._socket_server import SocketServer
 
 from .servers import ThreadedServer, serve
 
@@ -141,6 +144,15 @@ def test_ten_thousand_frames_crash_nothing_and_leak_nothing(server: ThreadedServ
     while server.task_count() > baseline_tasks and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.task_count() <= baseline_tasks
+    # No connection or channel object survives its connection (memory does not leak with them).
+    gc.collect()
+    survivors = [
+        o
+        for o in gc.get_objects()
+        if (isinstance(o, SocketServer) and o.pubsub is endpoint.pubsub)
+        or (isinstance(o, ChannelServer) and o.socket_server.pubsub is endpoint.pubsub)
+    ]
+    assert survivors == []
 
     # The server still answers.
     async def heartbeat() -> Any:

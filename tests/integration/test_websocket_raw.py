@@ -257,6 +257,29 @@ class TestIsolation:
 
         run(scenario())
 
+    def test_fragmented_frames_and_a_huge_topic(self, contract: ThreadedServer) -> None:
+        async def scenario() -> None:
+            c = await connect(contract.url())
+            frame = json.dumps(["1", "1", "room:frag", "phx_join", {}])
+            # One message in three WebSocket fragments: answered like any other.
+            await c.ws.send(iter([frame[:5], frame[5:20], frame[20:]]))
+            assert (await c.recv())[:4] == ["1", "1", "room:frag", "phx_reply"]
+            # A 100 kB topic under max_frame_size: routed like any topic, answered, no harm.
+            topic = "nope:" + "x" * 100_000
+            await c.send("2", "2", topic, "phx_join", {})
+            assert await c.recv() == [
+                None,
+                "2",
+                topic,
+                "phx_reply",
+                {"response": {"reason": "unmatched topic"}, "status": "error"},
+            ]
+            await c.send("1", "3", "room:frag", "echo", {"ok": True})
+            assert (await c.recv())[4]["response"] == {"ok": True}
+            await c.ws.close()
+
+        run(scenario())
+
 
 class TestRefusals:
     def status_of(self, url: str, **kwargs: Any) -> int:
