@@ -281,10 +281,9 @@ def _contract_server_session() -> Iterator[ContractServer]:
         server.close()
 
 
-@pytest.fixture
-def contract_server(_contract_server_session: ContractServer) -> Iterator[ContractServer]:
-    """The running contract server; fails the test that leaves it dead."""
-    server = _contract_server_session
+def watched(server: ContractServer, name: str) -> Iterator[ContractServer]:
+    """Yield ``server`` running (restarted if an earlier test killed it); fail the
+    test that leaves it dead, with its output."""
     if not server.alive():
         server.start()
     server.test_log_offset = server.log_size()
@@ -292,9 +291,15 @@ def contract_server(_contract_server_session: ContractServer) -> Iterator[Contra
     if not server.alive():
         code = server.proc.returncode if server.proc is not None else None
         pytest.fail(
-            f"the contract server died during this test (exit {code}); its output:\n"
+            f"the {name} died during this test (exit {code}); its output:\n"
             f"{server.log_since(server.test_log_offset)}"
         )
+
+
+@pytest.fixture
+def contract_server(_contract_server_session: ContractServer) -> Iterator[ContractServer]:
+    """The running contract server; fails the test that leaves it dead."""
+    yield from watched(_contract_server_session, "contract server")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .conftest import ContractServer
+from .conftest import ContractServer, watched
 
 if TYPE_CHECKING:  # fixtures come from conftest.py; these names are only for annotations
     from .conftest import RunJs
@@ -65,17 +65,7 @@ def _jwt_server() -> Iterator[ContractServer]:
 def contract_server(_jwt_server: ContractServer) -> Iterator[ContractServer]:
     """The JWT-mode server, under the name conftest's report hook looks for (so that a failing
     test shows the server's output); fails the test that leaves it dead."""
-    server = _jwt_server
-    if not server.alive():
-        server.start()
-    server.test_log_offset = server.log_size()
-    yield server
-    if not server.alive():
-        code = server.proc.returncode if server.proc is not None else None
-        pytest.fail(
-            f"the JWT-mode contract server died during this test (exit {code}); its output:\n"
-            f"{server.log_since(server.test_log_offset)}"
-        )
+    yield from watched(_jwt_server, "JWT-mode contract server")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ function option(name){
 }
 const httpUrl = option("--http-url")
 const otherHttpUrl = option("--other-http-url") || httpUrl
-const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
+import {sleep} from "./cli.mjs"
 
 async function waitFor(predicate, label, ms = 10000){
   const deadline = Date.now() + ms

@@ -31,6 +31,7 @@ import {createInterface} from "node:readline"
 import WebSocket from "ws"
 import * as phoenix18 from "phoenix"
 import * as phoenix17 from "phoenix17"
+import {parseArgs, sleep} from "./cli.mjs"
 
 const LIBS = {phoenix: phoenix18, phoenix17: phoenix17}
 
@@ -42,26 +43,10 @@ function installedVersion(packageName){
 // ---------------------------------------------------------------------------------------------
 // command line
 
-function parseArgs(argv){
-  const opts = {}
-  for(let i = 0; i < argv.length; i++){
-    const arg = argv[i]
-    if(!arg.startsWith("--")){ throw new Error(`unexpected argument ${JSON.stringify(arg)}`) }
-    const eq = arg.indexOf("=")
-    if(eq !== -1){
-      opts[arg.slice(2, eq)] = arg.slice(eq + 1)
-    } else {
-      if(i + 1 >= argv.length){ throw new Error(`missing value for ${arg}`) }
-      opts[arg.slice(2)] = argv[++i]
-    }
-  }
-  return opts
-}
 
 // ---------------------------------------------------------------------------------------------
 // small utilities
 
-const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
 
 class ScenarioTimeout extends Error {}
 

@@ -22,24 +22,9 @@ import {readFileSync} from "node:fs"
 import {createInterface} from "node:readline"
 import WebSocket from "ws"
 import {Socket} from "phoenix"
+import {parseArgs, sleep} from "./cli.mjs"
 
-function parseArgs(argv){
-  const opts = {}
-  for(let i = 0; i < argv.length; i++){
-    const arg = argv[i]
-    if(!arg.startsWith("--")){ throw new Error(`unexpected argument ${JSON.stringify(arg)}`) }
-    const eq = arg.indexOf("=")
-    if(eq !== -1){
-      opts[arg.slice(2, eq)] = arg.slice(eq + 1)
-    } else {
-      if(i + 1 >= argv.length){ throw new Error(`missing value for ${arg}`) }
-      opts[arg.slice(2)] = argv[++i]
-    }
-  }
-  return opts
-}
 
-const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
 
 /** Polls `predicate` every 10 ms until it is true or `ms` have passed; returns the last value. */
 async function waitUntil(predicate, ms){
