@@ -1,0 +1,1 @@
+"""The load generator: worker processes of picows clients, driven by a coordinator."""

@@ -1,0 +1,68 @@
+"""phoenix_py under test: a socket at ``/socket`` with a channel on ``bench:*``.
+
+``publish`` from a client is broadcast to the other subscribers of its topic
+as ``msg`` (``broadcast_from``), with no reply, as a Phoenix channel returning
+``{:noreply, socket}`` does. Run by the suite as::
+
+    python -m benchmarks.servers.phoenix_py_server --port 4000 --mode asgi|direct
+
+``asgi`` serves it with uvicorn's default WebSocket protocol
+(``websockets-sansio``); ``direct`` with ``phoenix_py.uvicorn.WebSocketProtocol``,
+which lets phoenix_py write pre-framed bytes straight to the connection.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from benchmarks.servers.common import arguments, serve
+from phoenix_py import Channel, ChannelReply, Endpoint, Socket, error
+
+
+class BenchChannel(Channel):
+    async def join(self, topic: str, payload: Any) -> None:
+        return None
+
+    async def handle_in(self, event: str, payload: Any) -> ChannelReply | None:
+        if event == "publish":
+            await self.broadcast_from("msg", payload)
+            return None
+        return error({"reason": f"unknown event {event}"})
+
+
+class BenchSocket(Socket):
+    channels = (("bench:*", BenchChannel),)
+    # The publisher sends far more than the default 200 frames/s per client:
+    # the benchmark measures fan-out, not the inbound rate limit.
+    message_rate = None
+
+
+def build_app() -> Starlette:
+    endpoint = Endpoint()
+    socket_app = endpoint.socket_app(BenchSocket, check_origin=False)
+    return Starlette(routes=[Mount("/socket", app=socket_app)], lifespan=endpoint.lifespan)
+
+
+def websocket_protocol(mode: str) -> Any:
+    if mode == "asgi":
+        return "websockets-sansio"
+    try:
+        from phoenix_py.uvicorn import WebSocketProtocol
+    except ImportError as exc:
+        sys.exit(f"--mode direct needs phoenix_py.uvicorn.WebSocketProtocol, not available: {exc}")
+    return WebSocketProtocol
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    parser.add_argument("--mode", choices=("asgi", "direct"), default="asgi")
+    args = parser.parse_args()
+    serve(build_app(), args.host, args.port, websocket_protocol(args.mode))
+
+
+if __name__ == "__main__":
+    main()
