@@ -207,13 +207,14 @@ def line_plot(
     path: Path, title: str, xlabel: str, ylabel: str, lines: dict[str, list[tuple[int, float]]]
 ) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    for name, points in lines.items():
-        if points:
-            xs, ys = zip(*points, strict=True)
-            axes.plot(xs, ys, marker="o", label=name)
+    plotted = {name: points for name, points in lines.items() if points}
+    for name, points in plotted.items():
+        xs, ys = zip(*points, strict=True)
+        axes.plot(xs, ys, marker="o", label=name)
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
     axes.grid(True, alpha=0.3)
-    axes.legend()
+    if plotted:  # a server with no passing step has no line
+        axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
