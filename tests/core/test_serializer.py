@@ -12,6 +12,8 @@ import msgspec
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from websockets.frames import Frame as WsFrame
+from websockets.frames import Opcode
 
 from phoenix_py._core.message import Broadcast, Message, Reply
 from phoenix_py._core.serializer import (
@@ -21,6 +23,7 @@ from phoenix_py._core.serializer import (
     client_decode,
     client_encode,
     serializer_for_vsn,
+    websocket_frame,
 )
 from phoenix_py.errors import ProtocolError, UsageError
 
@@ -561,3 +564,22 @@ class TestJunkRaisesOnlyProtocolError:
     @pytest.mark.parametrize("serializer", [V1_JSON, V2_JSON], ids=["V1", "V2"])
     def test_lone_surrogate_in_text(self, serializer: Any) -> None:
         _decode_or_protocol_error(serializer, '[null,"1","\ud800","e",{}]', binary=False)
+
+
+# The pre-built server frame of the direct write path (RFC 6455 §5.2)
+
+
+@given(data=st.binary(max_size=70_000), binary=st.booleans())
+@example(data=b"x" * 125, binary=False)  # the last one-byte length
+@example(data=b"x" * 126, binary=False)  # the first 16-bit length
+@example(data=b"x" * 65_535, binary=True)  # the last 16-bit length
+@example(data=b"x" * 65_536, binary=True)  # the first 64-bit length
+def test_websocket_frame_is_what_websockets_writes(data: bytes, binary: bool) -> None:
+    opcode = Opcode.BINARY if binary else Opcode.TEXT
+    assert websocket_frame(data, binary=binary) == WsFrame(opcode, data).serialize(mask=False)
+
+
+def test_frame_wire_is_built_once() -> None:
+    frame = Frame(b'[null,null,"t","e",{}]')
+    assert frame.wire is frame.wire
+    assert frame.wire == b"\x81\x16" + frame.data

@@ -20,6 +20,7 @@ reads); the test toolkit and the benchmark load generator use them.
 from __future__ import annotations
 
 import re
+import struct
 from typing import Any, Protocol
 
 import msgspec
@@ -46,21 +47,30 @@ class Frame:
 
     ``data`` holds the bytes; ``binary`` says which WebSocket opcode carries
     them. ``text`` decodes text frames once and keeps the result, so a
-    broadcast to many ASGI sockets pays for one decode.
+    broadcast to many ASGI sockets pays for one decode; ``wire`` likewise
+    builds the server's WebSocket frame once for every direct-write socket.
     """
 
-    __slots__ = ("_text", "binary", "data")
+    __slots__ = ("_text", "_wire", "binary", "data")
 
     def __init__(self, data: bytes, *, binary: bool = False) -> None:
         self.data = data
         self.binary = binary
         self._text: str | None = None
+        self._wire: bytes | None = None
 
     @property
     def text(self) -> str:
         if self._text is None:
             self._text = self.data.decode()
         return self._text
+
+    @property
+    def wire(self) -> bytes:
+        """The whole unmasked WebSocket frame a server sends (RFC 6455 §5.2)."""
+        if self._wire is None:
+            self._wire = websocket_frame(self.data, binary=self.binary)
+        return self._wire
 
     def __repr__(self) -> str:
         kind = "binary" if self.binary else "text"
@@ -72,6 +82,22 @@ class Frame:
         return self.binary == other.binary and self.data == other.data
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def websocket_frame(data: bytes, *, binary: bool) -> bytes:
+    """``data`` as one final, unmasked text or binary frame (RFC 6455 §5.2).
+
+    Server frames carry no mask, so the bytes are the same for every client.
+    """
+    first = 0x82 if binary else 0x81
+    size = len(data)
+    if size < 126:
+        header = bytes((first, size))
+    elif size < 0x10000:
+        header = struct.pack("!BBH", first, 126, size)
+    else:
+        header = struct.pack("!BBQ", first, 127, size)
+    return header + data
 
 
 class Serializer(Protocol):
