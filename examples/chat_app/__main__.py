@@ -12,6 +12,8 @@ import os
 
 import uvicorn
 
+from phoenix_py.uvicorn import WebSocketProtocol
+
 from .app import create_app
 from .settings import DEFAULT_DATABASE_URL, Settings, async_database_url
 
@@ -37,6 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=env("CHAT_SECRET"),
         help="JWT signing key (default: generated once, kept beside the database)",
     )
+    parser.add_argument(
+        "--ws",
+        choices=("direct", "asgi"),
+        default=env("CHAT_WS", "direct"),
+        help="direct: phoenix_py.uvicorn's fast path (default); asgi: plain uvicorn",
+    )
     parser.add_argument("--log-level", default=env("CHAT_LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
     try:
@@ -49,7 +57,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     settings = Settings(database_url=args.database_url, redis_url=args.redis, secret=args.secret)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws=WebSocketProtocol if args.ws == "direct" else "websockets-sansio",
+    )
 
 
 if __name__ == "__main__":

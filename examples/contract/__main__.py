@@ -6,6 +6,8 @@ import argparse
 
 import uvicorn
 
+from phoenix_py.uvicorn import WebSocketProtocol
+
 from .app import create_app
 
 
@@ -23,12 +25,24 @@ def main() -> None:
     parser.add_argument(
         "--jwt-secret", metavar="SECRET", help="JWT mode: HS256 tokens signed with SECRET"
     )
+    parser.add_argument(
+        "--ws",
+        choices=("direct", "asgi"),
+        default="direct",
+        help="direct: phoenix_py.uvicorn's fast path (default); asgi: plain uvicorn",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args()
     app = create_app(
         args.redis, presence_down_period=args.presence_down_period, jwt_secret=args.jwt_secret
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws=WebSocketProtocol if args.ws == "direct" else "websockets-sansio",
+    )
 
 
 if __name__ == "__main__":

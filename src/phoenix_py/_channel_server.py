@@ -60,7 +60,7 @@ class ChannelServer:
         self.topic = topic
         self.join_ref = join_ref
         self._state = _JOINING
-        self._mailbox: deque[tuple[int, Any]] = deque()
+        self._mailbox: deque[tuple[int, Any]] | None = None  # made on first use: most stay empty
         self._task: asyncio.Task[None] | None = None
         self._current_ref: Ref = None
         self._stop_reason: str | None = None
@@ -134,11 +134,14 @@ class ChannelServer:
     def _enqueue(self, kind: int, item: Any) -> None:
         if self._state == _STOPPED:
             return
-        if len(self._mailbox) >= self.socket_server.max_mailbox:
+        mailbox = self._mailbox
+        if mailbox is None:
+            mailbox = self._mailbox = deque()
+        elif len(mailbox) >= self.socket_server.max_mailbox:
             logger.warning("mailbox of %r is full; closing its socket", self)
             self.socket_server.close(1013, "channel mailbox full")
             return
-        self._mailbox.append((kind, item))
+        mailbox.append((kind, item))
         if self._state == _JOINED:
             self._schedule()
 
@@ -150,6 +153,8 @@ class ChannelServer:
         try:
             while self._mailbox and self._state == _JOINED:
                 kind, item = self._mailbox.popleft()
+                if not self._mailbox:
+                    self._mailbox = None
                 try:
                     await self._handle(kind, item)
                 except Exception as exc:
@@ -221,7 +226,7 @@ class ChannelServer:
         if self._state == _JOINED:
             self.socket_server.pubsub.unsubscribe(self.topic, self)
         self._state = _STOPPED
-        self._mailbox.clear()
+        self._mailbox = None
         monitors, self._monitors = self._monitors, []
         for callback in monitors:
             try:

@@ -68,6 +68,7 @@ class SocketServer:
             message_rate=socket.message_rate,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._backlog: list[tuple[bytes | str, bool]] | None = None  # frames behind a join
         self.on_crash: Callable[[str, BaseException], None] | None = None
         # Topics where a "disconnect" closes this socket: its id, revoked tokens.
         self._disconnect_topics = [
@@ -94,6 +95,31 @@ class SocketServer:
                 await self._join(action)
             else:
                 self._apply(action)
+
+    def feed(self, data: bytes | str, *, binary: bool) -> None:
+        """``receive`` for transports that cannot await: a join runs in a task and
+        the frames after it wait, in order, until it is done."""
+        if self._backlog is not None:
+            self._backlog.append((data, binary))
+        elif not self.state.closed:
+            self._carry_out(self.state.receive(data, binary=binary))
+
+    def _carry_out(self, actions: list[Action]) -> None:
+        for index, action in enumerate(actions):
+            if isinstance(action, StartJoin):
+                self._backlog = []
+                self.spawn(self._join_then_resume(action, actions[index + 1 :]))
+                return
+            self._apply(action)
+
+    async def _join_then_resume(self, start: StartJoin[type[Channel]], rest: list[Action]) -> None:
+        try:
+            await self._join(start)
+        finally:
+            backlog, self._backlog = self._backlog or [], None
+            self._carry_out(rest)
+            for data, binary in backlog:
+                self.feed(data, binary=binary)
 
     def connection_lost(self) -> None:
         """The peer is gone: stop every channel (reason ``"closed"``)."""

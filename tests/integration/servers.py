@@ -18,13 +18,26 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 
+from phoenix_py.uvicorn import WebSocketProtocol
+
 T = TypeVar("T")
 
 
+WS_MODES = ("direct", "asgi")
+"""``direct``: phoenix_py.uvicorn's protocol (the fast path); ``asgi``: plain uvicorn."""
+
+
 class ThreadedServer:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, ws: str = "direct") -> None:
         self.app = app
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="on",
+            ws=WebSocketProtocol if ws == "direct" else "websockets-sansio",
+        )
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.port = 0
@@ -70,8 +83,8 @@ class ThreadedServer:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[ThreadedServer]:
-    server = ThreadedServer(app)
+def serve(app: Any, ws: str = "direct") -> Iterator[ThreadedServer]:
+    server = ThreadedServer(app, ws)
     server.start()
     try:
         yield server

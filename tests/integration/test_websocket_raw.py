@@ -16,12 +16,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from examples.contract.app import create_app
 from phoenix_py import Channel, ConnectInfo, Endpoint, Socket
 
-from .servers import ThreadedServer, serve
+from .servers import WS_MODES, ThreadedServer, serve
 
 
-@pytest.fixture(scope="module")
-def contract() -> Iterator[ThreadedServer]:
-    with serve(create_app()) as server:
+@pytest.fixture(scope="module", params=WS_MODES)
+def contract(request: pytest.FixtureRequest) -> Iterator[ThreadedServer]:
+    """The contract app under the direct write path and under plain ASGI."""
+    with serve(create_app(), request.param) as server:
         yield server
 
 

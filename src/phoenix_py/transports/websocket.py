@@ -7,7 +7,10 @@ supports the ASGI denial-response extension (uvicorn does), else a plain
 close before accept, which servers answer with 403.
 
 Once open: every received frame goes to the socket server; frames to the client
-queue in a bounded buffer drained by one writer task per connection. Close
+queue in a bounded buffer, drained by one writer task per connection through
+ASGI ``send`` (portable), or, under ``phoenix_py.uvicorn.WebSocketProtocol``,
+written as pre-framed bytes straight to the connection once per event-loop
+pass (the fanout fast path). Close
 codes: 1001 on idle timeout and id disconnect, 1009 for an oversized frame,
 1011 for a malformed one, 1012 on server shutdown, 1013 when the outbound
 buffer or a channel mailbox overflows. phoenix.js reconnects after each.
@@ -18,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .._core.params import parse_params
 from .._core.serializer import Frame
@@ -42,6 +46,9 @@ if TYPE_CHECKING:
     from ..asgi import Endpoint
 
 logger = logging.getLogger("phoenix_py.transport")
+
+DIRECT_WRITE = "phoenix_py.direct_write"
+"""The ASGI scope extension holding ``{"connection": DirectConnection}``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,33 +75,41 @@ class WebSocketOptions:
     slow_consumer: Literal["disconnect", "drop_oldest"] = "disconnect"
 
 
-class WebSocketTransport:
-    """The writing half of one WebSocket: a bounded queue and one writer task.
+class _Outbox:
+    """The frames waiting for one client, bounded in frames and bytes.
 
-    Frames are shared between the sockets a broadcast reaches, so a queue
+    Frames are shared between the sockets a broadcast reaches, so the queue
     holds references; the byte count is what the frames would take alone.
+    Subclasses say how the queue is drained (``_wake``).
     """
 
     name = "websocket"
 
-    def __init__(self, send: Any, options: WebSocketOptions) -> None:
-        self._send = send
+    def __init__(self, options: WebSocketOptions, queue: MutableSequence[Frame]) -> None:
         self._max_frames = options.max_buffered_frames
         self._max_bytes = options.max_buffered_bytes
         self._drop_oldest = options.slow_consumer == "drop_oldest"
-        self._queue: deque[Frame] = deque()
+        self._queue = queue
         self._queued_bytes = 0
         self.dropped = 0
-        self._wakeup = asyncio.Event()
         self._closing: tuple[int, str] | None = None
         self.closed = False
-        self._writer = asyncio.get_running_loop().create_task(self._run())
+
+    def _wake(self) -> None:
+        raise NotImplementedError
 
     def write(self, frame: Frame) -> None:
         if self._closing is not None or self.closed:
             return
-        queue = self._queue
         size = len(frame.data)
+        if self._make_room(size):
+            self._queue.append(frame)
+            self._queued_bytes += size
+            self._wake()
+
+    def _make_room(self, size: int) -> bool:
+        """Apply the slow-consumer policy until ``size`` more bytes fit; False when closing."""
+        queue = self._queue
         while queue and (
             len(queue) >= self._max_frames or self._queued_bytes + size > self._max_bytes
         ):
@@ -107,19 +122,33 @@ class WebSocketTransport:
                 queue.clear()
                 self._queued_bytes = 0
                 self.close(1013, "outbound buffer full")
-                return
+                return False
             if self.dropped == 0:
                 logger.warning("client is not reading; dropping its oldest frames")
-            self._queued_bytes -= len(queue.popleft().data)
+            self._queued_bytes -= len(queue[0].data)
+            del queue[0]
             self.dropped += 1
-        queue.append(frame)
-        self._queued_bytes += size
-        self._wakeup.set()
+        return True
 
     def close(self, code: int, reason: str) -> None:
         if self._closing is None and not self.closed:
             self._closing = (code, reason)
-            self._wakeup.set()
+            self._wake()
+
+
+class WebSocketTransport(_Outbox):
+    """Portable ASGI writing: one writer task per connection awaits ``send``."""
+
+    _queue: deque[Frame]
+
+    def __init__(self, send: Any, options: WebSocketOptions) -> None:
+        super().__init__(options, deque())
+        self._send = send
+        self._wakeup = asyncio.Event()
+        self._writer = asyncio.get_running_loop().create_task(self._run())
+
+    def _wake(self) -> None:
+        self._wakeup.set()
 
     async def _run(self) -> None:
         send, queue = self._send, self._queue
@@ -153,6 +182,137 @@ class WebSocketTransport:
             self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
+
+
+class DirectConnection(Protocol):
+    """A server connection phoenix_py may write whole WebSocket frames to.
+
+    ``phoenix_py.uvicorn.WebSocketProtocol`` offers itself as one in the ASGI
+    scope's extensions, under ``DIRECT_WRITE``.
+    """
+
+    @property
+    def writing_paused(self) -> bool:
+        """The peer is not reading fast enough: hold frames until ``on_writable`` fires."""
+        ...
+
+    def write_frames(self, data: bytes) -> bool:
+        """Send complete frames now; False once the connection is closing."""
+        ...
+
+    def buffered_bytes(self) -> int:
+        """Bytes written but not yet taken by the kernel."""
+        ...
+
+    def on_writable(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` whenever writing resumes after a pause."""
+        ...
+
+    def adopt(
+        self, on_message: Callable[[str | bytes, bool], None], on_close: Callable[[], None]
+    ) -> None:
+        """Hand every further message (text as ``str``, ``binary`` flag) and the
+        connection's end (exactly once) to these callbacks; the ASGI app may
+        then return without the connection closing."""
+        ...
+
+
+class DirectWebSocketTransport(_Outbox):
+    """Writes pre-framed bytes straight to the connection: no task, no copy per socket.
+
+    A write only queues the shared ``Frame``; once per event-loop pass every
+    socket written to sends its queue in one call (one system call for a
+    burst of broadcasts). The close handshake still goes through ASGI ``send``.
+    """
+
+    def __init__(self, send: Any, connection: DirectConnection, options: WebSocketOptions) -> None:
+        super().__init__(options, [])  # emptied at every flush: a list is the lighter container
+        self._cap = options.max_buffered_bytes
+        self._send = send
+        self._connection = connection
+        self._loop = asyncio.get_running_loop()
+        self._flusher = _flusher_for(self._loop)
+        self._flush_pending = False
+        self._closer: asyncio.Task[None] | None = None
+        connection.on_writable(self._wake)
+
+    def _wake(self) -> None:
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._flusher.add(self)
+
+    def flush(self) -> None:
+        self._flush_pending = False
+        if self.closed:
+            return
+        queue, connection = self._queue, self._connection
+        if queue:
+            # What the connection buffers already counts against the same cap.
+            self._max_bytes = self._cap - connection.buffered_bytes()
+            if self._make_room(0) and queue and not connection.writing_paused:
+                data = queue[0].wire if len(queue) == 1 else b"".join([f.wire for f in queue])
+                queue.clear()
+                self._queued_bytes = 0
+                if not connection.write_frames(data):
+                    self.closed = True
+                    return
+                self._max_bytes = self._cap - connection.buffered_bytes()
+        if self._closing is not None and not queue and self._closer is None:
+            self._closer = self._loop.create_task(self._send_close(*self._closing))
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        try:
+            await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+        except Exception as exc:  # the peer went away first: the reader sees it too
+            logger.debug("websocket close failed: %r", exc)
+        finally:
+            self.closed = True
+
+    def finish(self) -> None:
+        """The connection is over: drop what is queued, stop a pending close."""
+        self.closed = True
+        self._queue.clear()
+        self._connection.on_writable(None)
+        if self._closer is not None:
+            self._closer.cancel()
+
+
+class _Flusher:
+    """Flushes, once per event-loop pass, every direct transport written to in it."""
+
+    __slots__ = ("_loop", "_pending", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pending: list[DirectWebSocketTransport] = []
+        self._scheduled = False
+
+    def add(self, transport: DirectWebSocketTransport) -> None:
+        self._pending.append(transport)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        for transport in pending:
+            try:
+                transport.flush()
+            except Exception:
+                logger.exception("websocket write failed; skipped")
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _flusher_for(loop: asyncio.AbstractEventLoop) -> _Flusher:
+    flusher = _flushers.get(loop)
+    if flusher is None:
+        flusher = _flushers[loop] = _Flusher(loop)
+    return flusher
 
 
 class _IdleTimer:
@@ -240,11 +400,58 @@ async def serve_websocket(
     # other subprotocols are ignored, as Phoenix does without a configured list.
     subprotocol = "phoenix" if "phoenix" in subprotocols else None
     await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    max_frame = options.max_frame_size
+    direct = scope.get("extensions", {}).get(DIRECT_WRITE)
+    if direct is not None:
+        connection: DirectConnection = direct["connection"]
+        direct_transport = DirectWebSocketTransport(send, connection, options)
+        server = SocketServer(
+            socket, serializer, direct_transport, endpoint.pubsub, max_frame_size=max_frame
+        )
+        _AdoptedConnection(endpoint, server, direct_transport, connection, options.timeout)
+        return  # the connection lives on without this coroutine
     transport = WebSocketTransport(send, options)
-    server = SocketServer(
-        socket, serializer, transport, endpoint.pubsub, max_frame_size=options.max_frame_size
-    )
+    server = SocketServer(socket, serializer, transport, endpoint.pubsub, max_frame_size=max_frame)
     await _run_connection(endpoint, server, transport, receive, options.timeout)
+
+
+class _AdoptedConnection:
+    """A direct connection after the handshake: uvicorn's protocol calls in, no task waits.
+
+    An idle connection then costs its objects and one timer, not a suspended
+    coroutine stack and a receive queue.
+    """
+
+    __slots__ = ("_endpoint", "_idle", "_loop", "_server", "_transport")
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        server: SocketServer,
+        transport: DirectWebSocketTransport,
+        connection: DirectConnection,
+        timeout: float,
+    ) -> None:
+        self._endpoint = endpoint
+        self._server = server
+        self._transport = transport
+        self._loop = asyncio.get_running_loop()
+        self._idle = _IdleTimer(self._loop, timeout, self._idle_timeout)
+        endpoint._sockets.add(server)
+        connection.adopt(self._on_message, self._on_close)
+
+    def _idle_timeout(self) -> None:
+        self._server.close(1001, "idle timeout")
+
+    def _on_message(self, data: str | bytes, binary: bool) -> None:
+        self._idle.last_seen = self._loop.time()
+        self._server.feed(data, binary=binary)
+
+    def _on_close(self) -> None:
+        self._idle.cancel()
+        self._endpoint._sockets.discard(self._server)
+        self._server.connection_lost()
+        self._transport.finish()
 
 
 async def _run_connection(
