@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from phoenix_py import Broadcast, PubSub  # noqa: E402
-from phoenix_py.pubsub.redis import RedisAdapter  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from phoenix_py import Broadcast, PubSub
+from phoenix_py.pubsub.redis import RedisAdapter
+from tests.redis_server import RedisServer
 
 TOPICS = 1_000
 MESSAGES = 20_000
@@ -55,15 +55,30 @@ async def receiver(url: str, share: float) -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # "done"
     await asyncio.sleep(0.5)
     spent = cpu() - before
-    print(json.dumps({"share": share, "topics": wanted, "received": counter.count,
-                      "cpu_s": round(spent, 3), "subscribe_s": round(subscribe_seconds, 3)}))
+    print(
+        json.dumps(
+            {
+                "share": share,
+                "topics": wanted,
+                "received": counter.count,
+                "cpu_s": round(spent, 3),
+                "subscribe_s": round(subscribe_seconds, 3),
+            }
+        )
+    )
     await pubsub.stop()
 
 
 async def publisher(url: str, share: float) -> dict[str, float]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--receiver", url, str(share),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        sys.executable,
+        __file__,
+        "--receiver",
+        url,
+        str(share),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stdin is not None
     assert (await proc.stdout.readline()).strip() == b"ready"
     pubsub = PubSub(RedisAdapter(url, node_name="a"))
@@ -94,8 +109,10 @@ async def main() -> None:
     print("| receiver subscribes to | received | receiver CPU | vs all topics |")
     print("|---|---|---|---|")
     for row in rows:
-        print(f"| {row['topics']} topics | {row['received']} | {row['cpu_s']} s | "
-              f"{row['cpu_s'] / full:.2f} |")
+        print(
+            f"| {row['topics']} topics | {row['received']} | {row['cpu_s']} s | "
+            f"{row['cpu_s'] / full:.2f} |"
+        )
 
 
 if __name__ == "__main__":
