@@ -134,11 +134,12 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     def writing_paused(self) -> bool:
         return not self.writable.value  # type: ignore[attr-defined]
 
-    def write_frames(self, data: bytes) -> bool:
-        if self.close_sent or self.disconnected or self.transport.is_closing():
-            return False
-        self.transport.write(data)
-        return True
+    def write_frames(self, data: bytes) -> int:
+        transport = self.transport
+        if self.close_sent or self.disconnected or transport.is_closing():
+            return -1
+        transport.write(data)
+        return transport.get_write_buffer_size()
 
     def buffered_bytes(self) -> int:
         return self.transport.get_write_buffer_size()

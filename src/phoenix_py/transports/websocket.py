@@ -102,8 +102,9 @@ class _Outbox:
         if self._closing is not None or self.closed:
             return
         size = len(frame.data)
-        if self._make_room(size):
-            self._queue.append(frame)
+        queue = self._queue
+        if not queue or self._make_room(size):
+            queue.append(frame)
             self._queued_bytes += size
             self._wake()
 
@@ -196,8 +197,8 @@ class DirectConnection(Protocol):
         """The peer is not reading fast enough: hold frames until ``on_writable`` fires."""
         ...
 
-    def write_frames(self, data: bytes) -> bool:
-        """Send complete frames now; False once the connection is closing."""
+    def write_frames(self, data: bytes) -> int:
+        """Send complete frames now; the bytes still buffered after, or -1 once closing."""
         ...
 
     def buffered_bytes(self) -> int:
@@ -245,20 +246,27 @@ class DirectWebSocketTransport(_Outbox):
         self._flush_pending = False
         if self.closed:
             return
-        queue, connection = self._queue, self._connection
-        if queue:
-            # What the connection buffers already counts against the same cap.
-            self._max_bytes = self._cap - connection.buffered_bytes()
-            if self._make_room(0) and queue and not connection.writing_paused:
-                data = queue[0].wire if len(queue) == 1 else b"".join([f.wire for f in queue])
-                queue.clear()
-                self._queued_bytes = 0
-                if not connection.write_frames(data):
-                    self.closed = True
-                    return
-                self._max_bytes = self._cap - connection.buffered_bytes()
+        queue = self._queue
+        if queue and self._may_write():
+            data = queue[0].wire if len(queue) == 1 else b"".join([f.wire for f in queue])
+            queue.clear()
+            self._queued_bytes = 0
+            buffered = self._connection.write_frames(data)
+            if buffered < 0:
+                self.closed = True
+                return
+            # What the connection still buffers counts against the same cap.
+            self._max_bytes = self._cap - buffered
         if self._closing is not None and not queue and self._closer is None:
             self._closer = self._loop.create_task(self._send_close(*self._closing))
+
+    def _may_write(self) -> bool:
+        """False while the client is behind (the slow-consumer policy applies then)."""
+        if self._max_bytes == self._cap:  # the last write left nothing buffered
+            return True
+        connection = self._connection
+        self._max_bytes = self._cap - connection.buffered_bytes()
+        return self._make_room(0) and bool(self._queue) and not connection.writing_paused
 
     async def _send_close(self, code: int, reason: str) -> None:
         try:
@@ -278,9 +286,16 @@ class DirectWebSocketTransport(_Outbox):
 
 
 class _Flusher:
-    """Flushes, once per event-loop pass, every direct transport written to in it."""
+    """Flushes every direct transport written to, a slice per event-loop pass.
+
+    Between slices the loop reads again, so a broadcast that arrives while a
+    large one is going out joins it in the queues not yet flushed: one system
+    call carries both (under load, the batches grow by themselves).
+    """
 
     __slots__ = ("_loop", "_pending", "_scheduled")
+
+    SLICE = 512
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -294,13 +309,18 @@ class _Flusher:
             self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        self._scheduled = False
-        pending, self._pending = self._pending, []
-        for transport in pending:
+        pending = self._pending
+        batch = pending[: self.SLICE]
+        del pending[: self.SLICE]
+        for transport in batch:
             try:
                 transport.flush()
             except Exception:
                 logger.exception("websocket write failed; skipped")
+        if pending:
+            self._loop.call_soon(self._flush)
+        else:
+            self._scheduled = False
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = (
