@@ -244,6 +244,30 @@ def fanout_plots(out: Path, results: list[FanoutResult]) -> None:
         "p99 ms (publish → last subscriber)",
         p99,
     )
+    # The same load for every server: the ladder's first step, passed or not.
+    first_cpu: dict[str, list[tuple[int, float]]] = {}
+    first_p99: dict[str, list[tuple[int, float]]] = {}
+    for result in results:
+        first = result.steps[0] if result.steps else None
+        if first is not None and first.server_cpu_us_per_delivery is not None:
+            point = (result.subscribers, first.server_cpu_us_per_delivery)
+            first_cpu.setdefault(result.server, []).append(point)
+        if first is not None and first.p99_ms is not None:
+            first_p99.setdefault(result.server, []).append((result.subscribers, first.p99_ms))
+    line_plot(
+        out / "fanout_first_step_cpu.png",
+        "Fan-out at the first step's load: server CPU per delivery",
+        "subscribers",
+        "server CPU µs/delivery",
+        first_cpu,
+    )
+    line_plot(
+        out / "fanout_first_step_p99.png",
+        "Fan-out at the first step's load: p99 completion",
+        "subscribers",
+        "p99 ms (publish → last subscriber)",
+        first_p99,
+    )
 
 
 def idle_plots(out: Path, results: list[IdleResult]) -> None:

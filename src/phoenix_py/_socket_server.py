@@ -67,7 +67,7 @@ class SocketServer:
             join_rate=socket.join_rate,
             message_rate=socket.message_rate,
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] | None = None  # made on first use
         self._backlog: list[tuple[bytes | str, bool]] | None = None  # frames behind a join
         self.on_crash: Callable[[str, BaseException], None] | None = None
         # Topics where a "disconnect" closes this socket: its id, revoked tokens.
@@ -154,8 +154,16 @@ class SocketServer:
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if self._tasks is not None:
+            self._tasks.discard(task)
+            if not self._tasks:
+                self._tasks = None
 
     # Carrying out actions
 

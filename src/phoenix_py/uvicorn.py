@@ -161,6 +161,11 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         for event in self.queue.take_all():  # what arrived before the app adopted
             self._deliver_event(event)
         self.queue.consumer = self._deliver_event
+        # The handshake's scope (headers and all) is not read again; keep what
+        # uvicorn's log lines name a connection by.
+        scope: dict[str, Any] = dict(self.scope)
+        kept = ("type", "client", "root_path", "path", "query_string")
+        self.scope = {key: scope[key] for key in kept if key in scope}  # type: ignore[assignment]
         if self.read_paused and not self.transport.is_closing():
             self.read_paused = False
             self.transport.resume_reading()
