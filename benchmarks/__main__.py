@@ -159,17 +159,11 @@ async def run(args: argparse.Namespace) -> None:
             args.drain_timeout,
         )
         fanout_results = await fanout(servers, fanout_settings, environment)
-        settings = {**dataclasses.asdict(fanout_settings), **machine_settings}
-        report.write_json(out, "fanout", settings, fanout_results)
-        sections.append(write(out, "fanout", report.fanout_markdown(fanout_results)))
-        report.fanout_plots(out, fanout_results)
+        sections.append(save(out, "fanout", fanout_settings, machine_settings, fanout_results))
     if args.scenario in ("idle", "all"):
         idle_settings = IdleSettings(numbers(args.connections), args.settle, args.idle_window)
         idle_results = await idle(servers, idle_settings, environment)
-        settings = {**dataclasses.asdict(idle_settings), **machine_settings}
-        report.write_json(out, "idle", settings, idle_results)
-        sections.append(write(out, "idle", report.idle_markdown(idle_results)))
-        report.idle_plots(out, idle_results)
+        sections.append(save(out, "idle", idle_settings, machine_settings, idle_results))
     if args.scenario in ("rooms", "all"):
         smallest, largest = numbers(args.members.replace("-", ","))
         rooms_settings = RoomsSettings(
@@ -183,12 +177,27 @@ async def run(args: argparse.Namespace) -> None:
             args.drain_timeout,
         )
         rooms_results = await rooms(servers, rooms_settings, environment)
-        settings = {**dataclasses.asdict(rooms_settings), **machine_settings}
-        report.write_json(out, "rooms", settings, rooms_results)
-        sections.append(write(out, "rooms", report.rooms_markdown(rooms_results)))
-        report.rooms_plot(out, rooms_results)
+        sections.append(save(out, "rooms", rooms_settings, machine_settings, rooms_results))
     if args.scenario == "all":
         write(out, "all", "\n".join(sections))
+
+
+# Per scenario: its markdown tables and its plots.
+OUTPUTS: dict[str, tuple[Any, Any]] = {
+    "fanout": (report.fanout_markdown, report.fanout_plots),
+    "idle": (report.idle_markdown, report.idle_plots),
+    "rooms": (report.rooms_markdown, report.rooms_plot),
+}
+
+
+def save(
+    out: Path, scenario: str, settings: Any, machine_settings: dict[str, Any], results: list[Any]
+) -> str:
+    """JSON, markdown and plots of one scenario; return the markdown for ``all.md``."""
+    report.write_json(out, scenario, {**dataclasses.asdict(settings), **machine_settings}, results)
+    markdown, plots = OUTPUTS[scenario]
+    plots(out, results)
+    return write(out, scenario, markdown(results))
 
 
 def write(out: Path, scenario: str, markdown: str) -> str:

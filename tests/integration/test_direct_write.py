@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from examples.contract.app import create_app
 from phoenix_py import Channel, ChannelReply, ConnectInfo, Endpoint, Socket, ok
+from phoenix_py._socket_server import SocketServer
 
 from .servers import WS_MODES, ThreadedServer, serve
 
@@ -198,3 +199,33 @@ def test_a_closed_connection_ignores_later_writes() -> None:
 
     with serve(create_app()) as server:
         assert asyncio.run(scenario(server)) == 0
+
+
+def test_an_error_handling_a_frame_closes_that_socket_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug below the adopted connection's callback must not reach uvicorn's
+    data_received: that socket closes with 1011, the others carry on."""
+    feed = SocketServer.feed
+
+    def failing_feed(self: SocketServer, data: bytes | str, *, binary: bool) -> None:
+        if data == "boom":
+            raise RuntimeError("a bug")
+        feed(self, data, binary=binary)
+
+    monkeypatch.setattr(SocketServer, "feed", failing_feed)
+
+    async def scenario(server: ThreadedServer) -> tuple[int | None, Any]:
+        async with (
+            websockets.connect(server.url()) as broken,
+            websockets.connect(server.url()) as healthy,
+        ):
+            await broken.send("boom")
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(broken.recv(), 5)
+            await healthy.send(json.dumps([None, "1", "phoenix", "heartbeat", {}]))
+            reply = json.loads(await asyncio.wait_for(healthy.recv(), 5))
+            return (closed.value.rcvd.code if closed.value.rcvd else None), reply
+
+    with serve(create_app()) as server:
+        code, reply = asyncio.run(scenario(server))
+    assert code == 1011
+    assert reply == [None, "1", "phoenix", "phx_reply", {"response": {}, "status": "ok"}]

@@ -465,7 +465,11 @@ class _AdoptedConnection:
 
     def _on_message(self, data: str | bytes, binary: bool) -> None:
         self._idle.last_seen = self._loop.time()
-        self._server.feed(data, binary=binary)
+        try:
+            self._server.feed(data, binary=binary)
+        except Exception:  # a bug here must not reach uvicorn's data_received
+            logger.exception("handling a frame failed; closing the socket")
+            self._server.close(1011, "internal error")
 
     def _on_close(self) -> None:
         self._idle.cancel()
