@@ -116,7 +116,7 @@ class ChannelServer:
         """PubSub fan-out: fastlane unless the event is intercepted (§6.3)."""
         if self._state != _JOINED or not isinstance(message, Broadcast):
             return
-        if message.event in self._intercepts:
+        if self._intercepts and message.event in self._intercepts:
             self._enqueue(_OUT, message)
             return
         serializer = self.socket_server.serializer
