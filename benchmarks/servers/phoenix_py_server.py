@@ -13,7 +13,6 @@ which lets phoenix_py write pre-framed bytes straight to the connection.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,6 +20,7 @@ from starlette.routing import Mount
 
 from benchmarks.servers.common import arguments, serve
 from phoenix_py import Channel, ChannelReply, Endpoint, Socket, error
+from phoenix_py.uvicorn import WebSocketProtocol
 
 
 class BenchChannel(Channel):
@@ -48,13 +48,7 @@ def build_app() -> Starlette:
 
 
 def websocket_protocol(mode: str) -> Any:
-    if mode == "asgi":
-        return "websockets-sansio"
-    try:
-        from phoenix_py.uvicorn import WebSocketProtocol
-    except ImportError as exc:
-        sys.exit(f"--mode direct needs phoenix_py.uvicorn.WebSocketProtocol, not available: {exc}")
-    return WebSocketProtocol
+    return WebSocketProtocol if mode == "direct" else "websockets-sansio"
 
 
 def main() -> None:

@@ -129,7 +129,7 @@ class ChannelServer:
                 frame = _FAILED
             cache[serializer] = frame
         if frame is not _FAILED:
-            self.socket_server.transport.write(frame)
+            self.socket_server.write(frame)
 
     def _enqueue(self, kind: int, item: Any) -> None:
         if self._state == _STOPPED:

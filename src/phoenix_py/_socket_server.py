@@ -57,6 +57,8 @@ class SocketServer:
         self.socket = socket
         self.serializer = serializer
         self.transport = transport
+        # Pushes, replies and fastlane broadcasts all go straight to the transport.
+        self.write: Callable[[Frame], None] = transport.write
         self.pubsub = pubsub
         self.max_mailbox = socket.max_mailbox
         self.state: SocketState[ChannelServer, type[Channel]] = SocketState(
@@ -127,9 +129,6 @@ class SocketServer:
         self._stop_listening()
 
     # From channels and the endpoint
-
-    def write(self, frame: Frame) -> None:
-        self.transport.write(frame)
 
     def channel_exited(self, server: ChannelServer, *, crashed: bool) -> None:
         self._apply_all(self.state.channel_exited(server, crashed=crashed))

@@ -6,7 +6,6 @@ present), never how fast anything is: figures come from ``python -m benchmarks``
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -21,24 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIBERS = 50
 
 
-def direct_mode_missing() -> str | None:
-    try:
-        importlib.import_module("phoenix_py.uvicorn").WebSocketProtocol  # noqa: B018
-    except (ImportError, AttributeError) as exc:
-        return f"phoenix_py.uvicorn.WebSocketProtocol not available ({exc})"
-    return None
-
-
-SERVERS = [
-    "phoenix_py_asgi",
-    "socketio",
-    pytest.param(
-        "phoenix_py",
-        marks=pytest.mark.skipif(
-            direct_mode_missing() is not None, reason=str(direct_mode_missing())
-        ),
-    ),
-]
+SERVERS = ["phoenix_py_asgi", "socketio", "phoenix_py"]
 
 
 def run_benchmark(out: Path, *arguments: str) -> dict[str, Any]:

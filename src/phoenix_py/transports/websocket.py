@@ -83,6 +83,17 @@ class _Outbox:
     Subclasses say how the queue is drained (``_wake``).
     """
 
+    __slots__ = (
+        "_closing",
+        "_drop_oldest",
+        "_max_bytes",
+        "_max_frames",
+        "_queue",
+        "_queued_bytes",
+        "closed",
+        "dropped",
+    )
+
     name = "websocket"
 
     def __init__(self, options: WebSocketOptions, queue: MutableSequence[Frame]) -> None:
@@ -139,6 +150,8 @@ class _Outbox:
 
 class WebSocketTransport(_Outbox):
     """Portable ASGI writing: one writer task per connection awaits ``send``."""
+
+    __slots__ = ("_send", "_wakeup", "_writer")
 
     _queue: deque[Frame]
 
@@ -225,6 +238,8 @@ class DirectWebSocketTransport(_Outbox):
     socket written to sends its queue in one call (one system call for a
     burst of broadcasts). The close handshake still goes through ASGI ``send``.
     """
+
+    __slots__ = ("_cap", "_closer", "_connection", "_flush_pending", "_flusher", "_loop", "_send")
 
     def __init__(self, send: Any, connection: DirectConnection, options: WebSocketOptions) -> None:
         super().__init__(options, [])  # emptied at every flush: a list is the lighter container
