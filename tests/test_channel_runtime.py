@@ -7,7 +7,17 @@ import asyncio
 import json
 from typing import Any
 
-from phoenix_py import Channel, ChannelReply, PubSub, Socket, SocketRef, ok, reply
+from phoenix_py import (
+    Broadcast,
+    Channel,
+    ChannelReply,
+    MemoryAdapter,
+    PubSub,
+    Socket,
+    SocketRef,
+    ok,
+    reply,
+)
 from phoenix_py._core.serializer import V2_JSON, Frame
 from phoenix_py._socket_server import SocketServer
 
@@ -91,7 +101,8 @@ def new_server(
 
 
 async def send(server: SocketServer, *frame: Any) -> None:
-    await server.receive(json.dumps(list(frame)), binary=False)
+    server.feed(json.dumps(list(frame)), binary=False)
+    await server.settled()
 
 
 async def settle() -> None:
@@ -247,3 +258,35 @@ def test_nothing_subscribed_after_the_connection_is_lost() -> None:
         return pubsub.subscriber_count()
 
     assert asyncio.run(go()) == 0
+
+
+class SlowToConfirm(MemoryAdapter):
+    """An adapter whose subscriptions are confirmed when the test says so (as Redis's are)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.confirm = asyncio.Event()
+
+    async def subscribed(self, topic: str) -> None:
+        await self.confirm.wait()
+
+
+def test_frames_made_while_the_subscription_is_confirmed_follow_the_join_reply() -> None:
+    """A broadcast that reaches a channel whose join reply waits on the pubsub
+    goes out after that reply, as in Phoenix (never ahead of it)."""
+
+    async def go() -> list[Any]:
+        adapter = SlowToConfirm()
+        pubsub = PubSub(adapter)
+        server, transport = new_server(pubsub)
+        server.feed(json.dumps(["1", "1", "lab:1", "phx_join", {}]), binary=False)
+        await settle()
+        assert pubsub.subscriber_count("lab:1") == 1 and transport.frames == []
+        pubsub.local_broadcast("lab:1", Broadcast("lab:1", "early", {"n": 1}))
+        adapter.confirm.set()
+        await server.settled()
+        await settle()
+        return transport.frames
+
+    frames = asyncio.run(go())
+    assert [f[3] for f in frames] == ["phx_reply", "early", "welcome"]

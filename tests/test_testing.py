@@ -9,22 +9,14 @@ from typing import Any
 import jwt
 import pytest
 
-from examples.contract.app import create_app
+from examples.contract.app import ContractSocket, create_app
 from phoenix_py import ConnectionRefused, Endpoint, Socket
 from phoenix_py.testing import ANY, JoinRefused, TestSocket, connect
 
 pytestmark = pytest.mark.anyio
 SECRET = "t" * 40
-
-
-def socket_class(app: Any) -> type[Socket]:
-    mount = next(route for route in app.routes if getattr(route, "path", "") == "/socket")
-    return mount.app.socket_cls  # type: ignore[no-any-return]
-
-
-APP = create_app()
-SOCKET = socket_class(APP)
-ENDPOINT: Endpoint = APP.state.endpoint
+SOCKET = ContractSocket
+ENDPOINT: Endpoint = create_app().state.endpoint
 
 
 async def user(name: str | None = None) -> TestSocket:
@@ -113,7 +105,7 @@ async def test_refused_connect() -> None:
 
 
 async def test_jwt_mode_guards_and_expiry() -> None:
-    socket_cls = socket_class(create_app(jwt_secret=SECRET))
+    jwt_endpoint: Endpoint = create_app(jwt_secret=SECRET).state.endpoint
 
     def token(**claims: Any) -> str:
         return jwt.encode(
@@ -121,10 +113,12 @@ async def test_jwt_mode_guards_and_expiry() -> None:
         )
 
     with pytest.raises(ConnectionRefused):
-        await connect(socket_cls, {})
+        await connect(SOCKET, {}, endpoint=jwt_endpoint)
     with pytest.raises(ConnectionRefused):
-        await connect(socket_cls, {"token": token(exp=int(time.time()) - 60)})
-    socket = await connect(socket_cls, auth_token=token(exp=int(time.time()) + 1))
+        await connect(SOCKET, {"token": token(exp=int(time.time()) - 60)}, endpoint=jwt_endpoint)
+    socket = await connect(
+        SOCKET, auth_token=token(exp=int(time.time()) + 1), endpoint=jwt_endpoint
+    )
     assert socket.assigns["user"] == "ann"
     await socket.join("room:private:ann")
     with pytest.raises(JoinRefused):
@@ -158,7 +152,7 @@ async def test_tokens_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> 
     import logging
 
     caplog.set_level(logging.DEBUG)
-    socket_cls = socket_class(create_app(jwt_secret=SECRET))
+    jwt_endpoint: Endpoint = create_app(jwt_secret=SECRET).state.endpoint
     bad = [
         "not.a.jwt",
         jwt.encode({"sub": "ann", "exp": int(time.time()) - 60}, SECRET, algorithm="HS256"),
@@ -166,9 +160,9 @@ async def test_tokens_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> 
     ]
     for token in bad:
         with pytest.raises(ConnectionRefused):
-            await connect(socket_cls, {"token": token})
+            await connect(SOCKET, {"token": token}, endpoint=jwt_endpoint)
     good = jwt.encode({"sub": "ann", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
-    socket = await connect(socket_cls, auth_token=good)
+    socket = await connect(SOCKET, auth_token=good, endpoint=jwt_endpoint)
     with pytest.raises(JoinRefused):
         await socket.join("room:private:bob")
     await socket.close()

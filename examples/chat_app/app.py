@@ -29,7 +29,7 @@ from phoenix_py import Endpoint, PubSub
 from phoenix_py.auth import JWTAuth
 from phoenix_py.presence import Presence
 
-from .channels import Services, bind_socket
+from .channels import ChatSocket, Services
 from .http_api import ChatApi
 from .rate_limit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from .settings import Settings, load_or_create_secret, secret_file
@@ -63,9 +63,9 @@ def create_app(settings: Settings) -> Starlette:
 
         pubsub = PubSub(RedisAdapter(settings.redis_url, namespace="chat_app"))
         rate_limiter = RedisRateLimiter(settings.redis_url)
-    endpoint = Endpoint(pubsub, secret_key=longpoll_key(secret))
-    presence = Presence(endpoint.pubsub)
-    socket_cls = bind_socket(Services(store, auth, presence, rate_limiter))
+    presence = Presence(pubsub)
+    services = Services(store, auth, presence, rate_limiter)
+    endpoint = Endpoint(pubsub, state=services, secret_key=longpoll_key(secret))
     api = ChatApi(store, auth, endpoint)
 
     @asynccontextmanager
@@ -86,13 +86,12 @@ def create_app(settings: Settings) -> Starlette:
             Route("/vendor/phoenix.mjs", phoenix_js),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             *api.routes(),
-            Mount("/socket", app=endpoint.socket_app(socket_cls, longpoll=True)),
+            Mount("/socket", app=endpoint.socket_app(ChatSocket, longpoll=True)),
         ],
         lifespan=lifespan,
     )
     app.state.endpoint = endpoint
     app.state.store = store
-    app.state.socket_cls = socket_cls
     return app
 
 

@@ -10,16 +10,16 @@
   on ``rooms:public``: ``room_added`` when the user is added to a room or a
   public room is created, so that the page's room list stays live.
 
-The classes here are unbound; ``bind_socket`` makes the app's own subclasses,
-carrying its store, auth, presence and rate limiter, so that several apps can
-live in one process (tests do).
+What they use (the store, the auth, the presence, the rate limiter) is the
+endpoint's ``state``, a ``Services`` that ``app.create_app`` builds, so that
+several apps can live in one process (tests do).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 from phoenix_py import Channel, ChannelReply, ConnectInfo, Socket, error, ok
 from phoenix_py.auth import JWTAuth
@@ -44,7 +44,7 @@ class Services:
 
 
 class ChatChannel(Channel):
-    services: ClassVar[Services]
+    state: Services
 
     @property
     def user(self) -> JSON:
@@ -54,7 +54,7 @@ class ChatChannel(Channel):
 
 class RoomChannel(ChatChannel):
     async def join(self, topic: str, payload: Any) -> ChannelReply | dict[str, Any]:
-        store = self.services.store
+        store = self.state.store
         _, _, raw_id = topic.partition(":")
         room = await store.get_room(int(raw_id)) if raw_id.isdigit() else None
         if room is None:
@@ -67,7 +67,7 @@ class RoomChannel(ChatChannel):
 
     async def handle_info(self, message: Any) -> None:
         if message == "after_join":
-            presence = self.services.presence
+            presence = self.state.presence
             online_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
             presence.track(
                 self, self.user["id"], {"username": self.user["username"], "online_at": online_at}
@@ -87,10 +87,10 @@ class RoomChannel(ChatChannel):
         errors = body_errors(body)
         if errors:
             return error({"errors": errors})
-        if not await self.services.rate_limiter.allow(str(self.user["id"])):
+        if not await self.state.rate_limiter.allow(str(self.user["id"])):
             return error({"reason": "rate_limited"})
         body = cast(str, body)  # validated above
-        message = await self.services.store.insert_message(self.room["id"], self.user, body)
+        message = await self.state.store.insert_message(self.room["id"], self.user, body)
         await self.broadcast("new_message", message)
         return ok({"id": message["id"]})
 
@@ -113,10 +113,10 @@ class ChatSocket(Socket):
         ("user:*", UserChannel),
         (PUBLIC_ROOMS_TOPIC, PublicRoomsChannel),
     )
-    services: ClassVar[Services]
+    state: Services
 
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
-        if not await self.authenticate(self.services.auth, params, connect_info):
+        if not await self.authenticate(self.state.auth, params, connect_info):
             return False
         claims = self.assigns["claims"]
         self.assigns["user"] = {"id": int(claims["sub"]), "username": claims["name"]}
@@ -124,13 +124,3 @@ class ChatSocket(Socket):
 
     def id(self) -> str:
         return f"user_socket:{self.assigns['user']['id']}"
-
-
-def bind_socket(services: Services) -> type[ChatSocket]:
-    """A ``ChatSocket`` subclass whose channels use ``services``."""
-    attributes = {"services": services}
-    bound = tuple(
-        (pattern, type(channel.__name__, (channel,), attributes))
-        for pattern, channel in ChatSocket.channels
-    )
-    return type("ChatSocket", (ChatSocket,), {**attributes, "channels": bound})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,11 +27,21 @@ from phoenix_py.auth import JWTAuth
 from phoenix_py.presence import Presence
 
 
+@dataclass(frozen=True)
+class ContractState:
+    """The app's objects, reachable as ``self.state`` in the socket and its channels."""
+
+    presence: Presence
+    #: Set in JWT mode: connecting then needs a valid token, whose ``sub`` is the user.
+    auth: JWTAuth | None = None
+
+
 class RoomChannel(Channel):
     intercepts = ("censored",)
+    state: ContractState
 
     async def join(self, topic: str, payload: Any) -> ChannelReply | dict[str, Any]:
-        if topic == "room:forbidden":
+        if topic == "room:forbidden" or not self.may_join_private(topic):
             return error({"reason": "unauthorized"})
         if isinstance(payload, dict) and payload.get("crash") is True:
             raise RuntimeError("the client asked this join to crash")
@@ -68,9 +79,15 @@ class RoomChannel(Channel):
     async def handle_out(self, event: str, payload: Any) -> None:
         self.push(event, {**payload, "text": "***"})
 
+    def may_join_private(self, topic: str) -> bool:
+        """JWT mode: ``room:private:<user>`` is that user's alone."""
+        if self.state.auth is None or not topic.startswith("room:private:"):
+            return True
+        return topic == f"room:private:{self.assigns['user']}"
+
 
 class PresenceChannel(Channel):
-    presence: Presence
+    state: ContractState
 
     async def join(self, topic: str, payload: Any) -> dict[str, Any]:
         # Unique across instances that share a pubsub, not only in this process.
@@ -82,13 +99,13 @@ class PresenceChannel(Channel):
 
     async def handle_info(self, message: Any) -> None:
         if message == "after_join":
-            self.presence.track(self, self.key, self.meta)
-            self.push("presence_state", self.presence.list(self.topic))
+            self.state.presence.track(self, self.key, self.meta)
+            self.push("presence_state", self.state.presence.list(self.topic))
 
     async def handle_in(self, event: str, payload: Any) -> ChannelReply | None:
         if event == "update" and isinstance(payload, dict):
             self.meta = {**self.meta, **payload}
-            self.presence.update(self, self.key, self.meta)
+            self.state.presence.update(self, self.key, self.meta)
             return ok()
         raise ValueError(f"PresenceChannel does not handle {event!r}")
 
@@ -105,22 +122,21 @@ class BenchChannel(Channel):
 
 
 class ContractSocket(Socket):
-    channels = (("room:*", RoomChannel), ("bench:*", BenchChannel))
-    #: Set in JWT mode: connecting then needs a valid token, whose ``sub`` is the user.
-    auth: JWTAuth | None = None
+    channels = (
+        ("room:*", RoomChannel),
+        ("presence:*", PresenceChannel),
+        ("bench:*", BenchChannel),
+    )
+    state: ContractState
 
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
-        if self.auth is not None:
-            return await self.authenticate(self.auth, params, connect_info, assign="user")
+        auth = self.state.auth
+        if auth is not None:
+            return await self.authenticate(auth, params, connect_info, assign="user")
         if params.get("token") == "bad":
             return False
         user = params.get("user")
         self.assigns["user"] = user if isinstance(user, str) and user else None
-        return True
-
-    async def authorize_join(self, topic: str, payload: Any) -> bool:
-        if self.auth is not None and topic.startswith("room:private:"):
-            return topic == f"room:private:{self.assigns['user']}"
         return True
 
     def id(self) -> str | None:
@@ -155,27 +171,17 @@ def create_app(
         )
     )
     if redis_url is None:
-        endpoint = Endpoint(secret_key=SECRET_KEY)
+        pubsub = PubSub()
     else:
         from phoenix_py.pubsub.redis import RedisAdapter
 
         pubsub = PubSub(RedisAdapter(redis_url, namespace="contract"))
-        endpoint = Endpoint(pubsub, secret_key=SECRET_KEY)
     presence = Presence(
-        endpoint.pubsub,
+        pubsub,
         down_period=presence_down_period,
         broadcast_period=min(1.5, presence_down_period / 4),
     )
-    # Bound to this app's presence, so that several apps can live in one process.
-    bound_presence_channel = type("PresenceChannel", (PresenceChannel,), {"presence": presence})
-    socket_cls = type(
-        "ContractSocket",
-        (ContractSocket,),
-        {
-            "channels": (*ContractSocket.channels, ("presence:*", bound_presence_channel)),
-            "auth": auth,
-        },
-    )
+    endpoint = Endpoint(pubsub, state=ContractState(presence, auth), secret_key=SECRET_KEY)
 
     async def broadcast(request: Request) -> JSONResponse:
         body = await request.json()
@@ -194,7 +200,7 @@ def create_app(
             Mount(
                 "/socket",
                 app=endpoint.socket_app(
-                    socket_cls, **{"check_origin": False, "longpoll": True, **socket_options}
+                    ContractSocket, **{"check_origin": False, "longpoll": True, **socket_options}
                 ),
             ),
         ],

@@ -7,8 +7,11 @@ Invariants:
 * A drain task exists only while the mailbox has items: an idle channel costs no
   task. Broadcasts that are not intercepted never touch the mailbox; they are
   encoded once per serializer and written straight to the socket (fastlane).
-* States go JOINING -> JOINED -> STOPPED, or JOINING -> STOPPED. Nothing is
-  written to the client before the join reply, and nothing after STOPPED.
+* States go JOINING -> ACCEPTED -> JOINED -> STOPPED, or straight to STOPPED.
+  ACCEPTED: ``join`` said ok and the channel is subscribed, but its reply has
+  not gone out yet (the pubsub may still be confirming the subscription):
+  frames for the client (broadcasts, pushes) are held and follow the reply.
+  Nothing is written to the client before the join reply, nothing after STOPPED.
 * An exception in a callback stops this channel only; the socket reports it to
   the client as ``phx_error`` and the other channels go on.
 """
@@ -18,21 +21,54 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from ._core.message import Broadcast, Message, Ref, Reply
-from ._core.serializer import Frame
-from ._core.socket_state import JOIN_CRASHED, UNAUTHORIZED
+from ._core.serializer import Frame, Serializer
+from ._core.socket_state import JOIN_CRASHED
 from .channel import Channel, ChannelReply, SocketRef
 from .errors import UsageError
-
-if TYPE_CHECKING:
-    from ._socket_server import SocketServer
+from .pubsub.base import PubSub
+from .types import SocketView
 
 logger = logging.getLogger("phoenix_py.channel")
 
-_JOINING, _JOINED, _STOPPED = 0, 1, 2
+
+class ChannelHost(Protocol):
+    """The connection a channel runs in (``_socket_server.SocketServer``)."""
+
+    serializer: Serializer
+    pubsub: PubSub
+    max_mailbox: int
+
+    @property
+    def socket(self) -> SocketView:
+        """The connection's ``Socket``."""
+        ...
+
+    def write(self, frame: Frame) -> None:
+        """Send a frame to the client, in call order."""
+        ...
+
+    def close(self, code: int, reason: str, *, channel_reason: str = "closed") -> None:
+        """Close the whole connection (a mailbox overflowed)."""
+        ...
+
+    def channel_exited(self, server: ChannelServer, *, crashed: bool) -> None:
+        """This channel stopped by itself: tell the client (phx_close / phx_error)."""
+        ...
+
+    def report_crash(self, topic: str, exc: BaseException) -> None:
+        """A callback raised (already logged)."""
+        ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in a task the connection holds until it ends."""
+        ...
+
+
+_JOINING, _ACCEPTED, _JOINED, _STOPPED = 0, 1, 2, 3
 _IN, _OUT, _INFO = 0, 1, 2
 _NORMAL_STOPS = ("normal", "shutdown")
 _FAILED = Frame(b"")  # cache marker: this serializer could not encode the broadcast
@@ -41,6 +77,7 @@ _FAILED = Frame(b"")  # cache marker: this serializer could not encode the broad
 class ChannelServer:
     __slots__ = (
         "_current_ref",
+        "_held",
         "_intercepts",
         "_mailbox",
         "_monitors",
@@ -48,15 +85,17 @@ class ChannelServer:
         "_stop_reason",
         "_task",
         "channel",
+        "host",
         "join_ref",
-        "socket_server",
+        "socket",
         "topic",
     )
 
     def __init__(
-        self, channel_cls: type[Channel], socket_server: SocketServer, topic: str, join_ref: Ref
+        self, channel_cls: type[Channel], host: ChannelHost, topic: str, join_ref: Ref
     ) -> None:
-        self.socket_server = socket_server
+        self.host = host
+        self.socket = host.socket
         self.topic = topic
         self.join_ref = join_ref
         self._state = _JOINING
@@ -64,15 +103,10 @@ class ChannelServer:
         self._task: asyncio.Task[None] | None = None
         self._current_ref: Ref = None
         self._stop_reason: str | None = None
-        self._monitors: list[Callable[[ChannelServer], None]] = []
+        self._monitors: list[Callable[[], None]] = []
+        self._held: list[Frame] | None = None  # frames written while ACCEPTED
         self._intercepts = frozenset(channel_cls.intercepts)
-        channel = channel_cls()
-        channel.topic = topic
-        channel.join_ref = join_ref
-        channel.socket = socket_server.socket
-        channel.assigns = dict(socket_server.socket.assigns)
-        channel._server = self
-        self.channel = channel
+        self.channel = channel_cls(self)
 
     def __repr__(self) -> str:
         return f"<ChannelServer {type(self.channel).__name__} {self.topic!r} {self.join_ref!r}>"
@@ -82,25 +116,30 @@ class ChannelServer:
     async def join(self, payload: Any) -> tuple[str, Any]:
         """Run the channel's ``join``; on ok, subscribe to the topic. Never raises."""
         try:
-            if not await self.channel.socket.authorize_join(self.topic, payload):
-                self._state = _STOPPED
-                return "error", UNAUTHORIZED
             result = await self.channel.join(self.topic, payload)
             status, response = _join_outcome(result)
         except Exception as exc:
             logger.exception("join of %r crashed in %s", self.topic, type(self.channel).__name__)
-            self.socket_server.report_crash(self.topic, exc)
+            self.host.report_crash(self.topic, exc)
             self._state = _STOPPED
             return "error", JOIN_CRASHED
         if status != "ok":
             self._state = _STOPPED
             return status, response
-        self._state = _JOINED
-        self.socket_server.pubsub.subscribe(self.topic, self)
+        self._state = _ACCEPTED
+        self.host.pubsub.subscribe(self.topic, self)
+        # The reply waits until broadcasts from other nodes reach this one.
+        await self.host.pubsub.subscribed(self.topic)
         return status, response
 
     def joined(self) -> None:
-        """The join reply is on its way: start handling what was queued meanwhile."""
+        """The join reply is on its way: send what was held, handle what was queued."""
+        if self._state != _ACCEPTED:
+            return
+        self._state = _JOINED
+        held, self._held = self._held, None
+        for frame in held or ():
+            self.host.write(frame)
         self._schedule()
 
     # Mailbox
@@ -114,12 +153,14 @@ class ChannelServer:
 
     def deliver(self, message: Any, cache: dict[Any, Any]) -> None:
         """PubSub fan-out: fastlane unless the event is intercepted (§6.3)."""
-        if self._state != _JOINED or not isinstance(message, Broadcast):
+        if (self._state != _JOINED and self._state != _ACCEPTED) or not isinstance(
+            message, Broadcast
+        ):
             return
         if self._intercepts and message.event in self._intercepts:
             self._enqueue(_OUT, message)
             return
-        serializer = self.socket_server.serializer
+        serializer = self.host.serializer
         frame: Frame | None = cache.get(serializer)
         if frame is None:
             try:
@@ -129,7 +170,15 @@ class ChannelServer:
                 frame = _FAILED
             cache[serializer] = frame
         if frame is not _FAILED:
-            self.socket_server.write(frame)
+            self._write(frame)
+
+    def _write(self, frame: Frame) -> None:
+        if self._state == _JOINED:
+            self.host.write(frame)
+        elif self._state == _ACCEPTED:  # after the join reply, which is not out yet
+            if self._held is None:
+                self._held = []
+            self._held.append(frame)
 
     def _enqueue(self, kind: int, item: Any) -> None:
         if self._state == _STOPPED:
@@ -137,9 +186,9 @@ class ChannelServer:
         mailbox = self._mailbox
         if mailbox is None:
             mailbox = self._mailbox = deque()
-        elif len(mailbox) >= self.socket_server.max_mailbox:
+        elif len(mailbox) >= self.host.max_mailbox:
             logger.warning("mailbox of %r is full; closing its socket", self)
-            self.socket_server.close(1013, "channel mailbox full")
+            self.host.close(1013, "channel mailbox full")
             return
         mailbox.append((kind, item))
         if self._state == _JOINED:
@@ -159,7 +208,7 @@ class ChannelServer:
                     await self._handle(kind, item)
                 except Exception as exc:
                     logger.exception("%r crashed", self)
-                    self.socket_server.report_crash(self.topic, exc)
+                    self.host.report_crash(self.topic, exc)
                     await self._exit(exc, crashed=True)
                     return
                 if self._stop_reason is not None:
@@ -202,7 +251,7 @@ class ChannelServer:
         if self._state == _STOPPED:
             return
         self._halt()
-        self.socket_server.channel_exited(self, crashed=crashed)
+        self.host.channel_exited(self, crashed=crashed)
         await self._terminate(reason)
 
     def stop(self, reason: str) -> None:
@@ -212,25 +261,26 @@ class ChannelServer:
         self._halt()
         running = self._task
         if running is None:
-            self.socket_server.spawn(self._terminate(reason))
+            self.host.spawn(self._terminate(reason))
         else:
             # The running callback finishes first; its drain loop then sees STOPPED.
-            running.add_done_callback(lambda _: self.socket_server.spawn(self._terminate(reason)))
+            running.add_done_callback(lambda _: self.host.spawn(self._terminate(reason)))
 
-    def on_exit(self, callback: Callable[[ChannelServer], None]) -> None:
-        """Call ``callback(self)`` once when this channel stops (presence untracks so)."""
-        if callback not in self._monitors:
-            self._monitors.append(callback)
+    def on_exit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once when this channel stops (presence untracks so)."""
+        if self._state == _STOPPED:
+            raise UsageError("on_exit on a channel that has stopped: it would never be called")
+        self._monitors.append(callback)
 
     def _halt(self) -> None:
-        if self._state == _JOINED:
-            self.socket_server.pubsub.unsubscribe(self.topic, self)
+        if self._state == _JOINED or self._state == _ACCEPTED:
+            self.host.pubsub.unsubscribe(self.topic, self)
         self._state = _STOPPED
-        self._mailbox = None
+        self._mailbox = self._held = None
         monitors, self._monitors = self._monitors, []
         for callback in monitors:
             try:
-                callback(self)
+                callback()
             except Exception:
                 logger.exception("exit callback of %r raised", self)
 
@@ -244,19 +294,19 @@ class ChannelServer:
 
     def push(self, event: str, payload: Any) -> None:
         self._check_joined("push")
-        if self._state == _JOINED:
+        if self._state != _STOPPED:
             message = Message(self.topic, event, payload, None, self.join_ref)
-            self.socket_server.write(self.socket_server.serializer.encode_push(message))
+            self._write(self.host.serializer.encode_push(message))
 
     def send_reply(self, ref: Ref, result: ChannelReply) -> None:
         if self._state != _STOPPED:
             reply = Reply(self.topic, result.status, result.payload, ref, self.join_ref)
-            self.socket_server.write(self.socket_server.serializer.encode_reply(reply))
+            self._write(self.host.serializer.encode_reply(reply))
 
     async def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> None:
         self._check_joined("broadcast")
         message = Broadcast(self.topic, event, payload)
-        pubsub = self.socket_server.pubsub
+        pubsub = self.host.pubsub
         if exclude_self:
             await pubsub.broadcast_from(self, self.topic, message)
         else:
@@ -264,7 +314,7 @@ class ChannelServer:
 
     def local_broadcast(self, event: str, payload: Any) -> None:
         self._check_joined("local_broadcast")
-        self.socket_server.pubsub.local_broadcast(self.topic, Broadcast(self.topic, event, payload))
+        self.host.pubsub.local_broadcast(self.topic, Broadcast(self.topic, event, payload))
 
     def socket_ref(self) -> SocketRef:
         if self._current_ref is None:

@@ -1,17 +1,20 @@
 """The process around one connection: carries out ``SocketState``'s actions.
 
-A transport (WebSocket or LongPoll) owns the I/O and calls ``receive`` for each
-frame, and ``connection_lost`` when the peer is gone. Everything else is here:
-joins run one at a time, awaited before the next frame is read (Phoenix's
-socket waits for a join the same way, §3.2); channel exits become
+A transport (WebSocket, LongPoll, the test toolkit) owns the I/O. It calls
+``feed`` for each client frame, the one way in for every transport, and
+``connection_lost`` when the peer is gone. Everything else is here: a join
+runs in a task while the frames after it wait, in order, in a backlog
+(Phoenix's socket waits for a join the same way, §3.2); channel exits become
 ``phx_close``/``phx_error``; a ``disconnect`` broadcast on the socket id closes
 the connection with 1001 (§1.10).
 
 Invariants:
 
 * Every frame to the client goes through ``write``, in call order.
+* Client frames are handled in the order fed; none overtakes a pending join.
 * Tasks started for this connection are held in ``_tasks`` until they finish.
-* After the connection closes, no channel of it is subscribed to anything.
+* After the connection closes, no channel of it is subscribed to anything,
+  and ``on_closed`` has been called exactly once.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._channel_server import ChannelServer
 from ._core.message import Broadcast
@@ -34,17 +37,27 @@ from ._core.socket_state import (
     StartJoin,
     StopChannel,
 )
-
-if TYPE_CHECKING:
-    from .channel import Channel
-    from .pubsub.base import PubSub
-    from .socket import Socket
-    from .transports.base import Transport
+from .channel import Channel
+from .pubsub.base import PubSub
+from .socket import Socket
+from .types import Transport
 
 logger = logging.getLogger("phoenix_py.socket")
 
 
 class SocketServer:
+    """One connected socket: its protocol state, its channels, its backlog.
+
+    Args:
+        socket: the connected ``Socket`` (its ``connect`` has accepted).
+        serializer: picked from the client's ``vsn``.
+        transport: where frames to the client go.
+        pubsub: the endpoint's pubsub.
+        max_frame_size: bytes; a larger client frame closes the socket (1009).
+        on_closed: called once when the connection is lost or closed by the
+            server, whichever comes first (the endpoint forgets the socket then).
+    """
+
     def __init__(
         self,
         socket: Socket,
@@ -53,6 +66,7 @@ class SocketServer:
         pubsub: PubSub,
         *,
         max_frame_size: int,
+        on_closed: Callable[[SocketServer], None] | None = None,
     ) -> None:
         self.socket = socket
         self.serializer = serializer
@@ -63,14 +77,16 @@ class SocketServer:
         self.max_mailbox = socket.max_mailbox
         self.state: SocketState[ChannelServer, type[Channel]] = SocketState(
             serializer,
-            socket._router,
+            socket.router,
             max_channels=socket.max_channels,
             max_frame_size=max_frame_size,
             join_rate=socket.join_rate,
             message_rate=socket.message_rate,
         )
+        self._on_closed = on_closed
         self._tasks: set[asyncio.Task[Any]] | None = None  # made on first use
         self._backlog: list[tuple[bytes | str, bool]] | None = None  # frames behind a join
+        self._settled: asyncio.Future[None] | None = None  # made while someone waits
         self.on_crash: Callable[[str, BaseException], None] | None = None
         # Topics where a "disconnect" closes this socket: its id, revoked tokens.
         self._disconnect_topics = [
@@ -90,21 +106,34 @@ class SocketServer:
 
     # From the transport
 
-    async def receive(self, data: bytes | str, *, binary: bool) -> None:
-        """Handle one client frame; a join in it is awaited here."""
-        for action in self.state.receive(data, binary=binary):
-            if isinstance(action, StartJoin):
-                await self._join(action)
-            else:
-                self._apply(action)
-
     def feed(self, data: bytes | str, *, binary: bool) -> None:
-        """``receive`` for transports that cannot await: a join runs in a task and
-        the frames after it wait, in order, until it is done."""
-        if self._backlog is not None:
-            self._backlog.append((data, binary))
+        """Handle one client frame. A join in it runs in a task; the frames fed
+        after it wait, in order, until it is done (``settled`` tells when)."""
+        backlog = self._backlog
+        if backlog is not None:
+            if len(backlog) >= self.max_mailbox:
+                logger.warning("%r: %d frames behind a pending join; closing", self, len(backlog))
+                self.close(1013, "inbound backlog full")
+                return
+            backlog.append((data, binary))
         elif not self.state.closed:
             self._carry_out(self.state.receive(data, binary=binary))
+
+    async def settled(self) -> None:
+        """Return once every frame fed so far has been handled (no join pending)."""
+        if self._backlog is None:
+            return
+        if self._settled is None:
+            self._settled = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._settled)
+
+    def connection_lost(self) -> None:
+        """The peer is gone: stop every channel (reason ``"closed"``)."""
+        self._apply_all(self.state.stop_all("closed"))
+        self._stop_listening()
+        self._backlog = None
+        self._wake_settled()
+        self._report_closed()
 
     def _carry_out(self, actions: list[Action]) -> None:
         for index, action in enumerate(actions):
@@ -120,13 +149,15 @@ class SocketServer:
         finally:
             backlog, self._backlog = self._backlog or [], None
             self._carry_out(rest)
-            for data, binary in backlog:
+            for data, binary in backlog:  # behind another join, they queue again
                 self.feed(data, binary=binary)
+            if self._backlog is None:
+                self._wake_settled()
 
-    def connection_lost(self) -> None:
-        """The peer is gone: stop every channel (reason ``"closed"``)."""
-        self._apply_all(self.state.stop_all("closed"))
-        self._stop_listening()
+    def _wake_settled(self) -> None:
+        settled, self._settled = self._settled, None
+        if settled is not None and not settled.done():
+            settled.set_result(None)
 
     # From channels and the endpoint
 
@@ -191,8 +222,14 @@ class SocketServer:
                 logger.info("closing socket %r: %s (%d)", self, action.reason, action.code)
             self._stop_listening()
             self.transport.close(action.code, action.reason)
-        else:  # StartJoin only comes out of receive, which awaits it
+            self._report_closed()
+        else:  # StartJoin is carried out by _carry_out
             raise AssertionError(f"unexpected action {action!r}")
+
+    def _report_closed(self) -> None:
+        on_closed, self._on_closed = self._on_closed, None
+        if on_closed is not None:
+            on_closed(self)
 
     def _expired(self) -> None:
         self.close(1008, "token expired", channel_reason="expired")

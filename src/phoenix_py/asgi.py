@@ -31,16 +31,18 @@ from typing import Any, Literal
 from starlette.types import Receive, Scope, Send
 
 from ._core.message import Broadcast
+from ._core.serializer import Serializer
 from ._socket_server import SocketServer
 from .auth import JWTAuth
 from .errors import ConnectionRefused, UsageError
 from .pubsub.base import PubSub
 from .pubsub.memory import MemoryAdapter
-from .socket import ConnectInfo, Socket, token_topic
+from .socket import Socket, token_topic
 from .transports._longpoll_routing import LongPollSessions
 from .transports.base import CheckOrigin, validate_check_origin
 from .transports.longpoll import LongPollApp, LongPollOptions
 from .transports.websocket import WebSocketOptions, serve_websocket
+from .types import ConnectInfo, Transport
 
 __all__ = ["Endpoint", "SocketApp"]
 
@@ -52,6 +54,9 @@ class Endpoint:
 
     Args:
         pubsub: defaults to an in-memory ``PubSub`` (this process only).
+        state: the application's objects (a database, the auth, a presence,
+            settings: anything), reachable as ``self.state`` in every ``Socket``
+            and ``Channel`` this endpoint serves.
         secret_key: signs LongPoll session tokens (at least 32 bytes). Every
             instance of a cluster must be given the same one, or a LongPoll
             client whose requests reach another instance loses its session.
@@ -66,10 +71,12 @@ class Endpoint:
         self,
         pubsub: PubSub | None = None,
         *,
+        state: Any = None,
         secret_key: str | bytes | None = None,
         max_connections: int = 100_000,
     ):
         self.pubsub = pubsub or PubSub()
+        self.state = state
         self.max_connections = max_connections
         self._at_capacity = False
         self._secret_key_given = secret_key is not None
@@ -195,10 +202,13 @@ class Endpoint:
     def socket_count(self) -> int:
         return len(self._sockets)
 
-    async def _connect(
-        self, socket: Socket, params: dict[str, Any], info: ConnectInfo
-    ) -> int | None:
-        """Run the socket's ``connect`` and ``id``: ``None`` when accepted, else an HTTP status."""
+    # The transport contract (transports.base.SocketHost)
+
+    async def connect(
+        self, socket_cls: type[Socket], params: dict[str, Any], info: ConnectInfo
+    ) -> Socket:
+        """A new ``socket_cls`` whose ``connect`` and ``id`` have accepted the request;
+        ``ConnectionRefused`` (with the HTTP status to answer) otherwise."""
         if len(self._sockets) >= self.max_connections:
             if not self._at_capacity:
                 logger.warning(
@@ -206,34 +216,49 @@ class Endpoint:
                     self.max_connections,
                 )
             self._at_capacity = True
-            return 503
+            raise ConnectionRefused("at max_connections", status=503)
         self._at_capacity = False
+        socket = socket_cls()
+        socket.params, socket.connect_info, socket.state = params, info, self.state
+        name = socket_cls.__name__
         try:
             accepted = await socket.connect(params, info)
         except ConnectionRefused as exc:
             logger.info("connection refused (%d): %s", exc.status, exc.reason)
-            return exc.status
-        except Exception:
-            logger.exception("%s.connect raised; refusing with 500", type(socket).__name__)
-            return 500
+            raise
+        except Exception as exc:
+            logger.exception("%s.connect raised; refusing with 500", name)
+            raise ConnectionRefused(f"{name}.connect raised", status=500) from exc
         if accepted is not True:
             if accepted is not False:
-                logger.error(
-                    "%s.connect returned %r; return True or False", type(socket).__name__, accepted
-                )
-            return 403
+                logger.error("%s.connect returned %r; return True or False", name, accepted)
+            raise ConnectionRefused(f"{name}.connect refused", status=403)
         try:
             socket_id = socket.id()
-        except Exception:
-            logger.exception("%s.id raised; refusing with 500", type(socket).__name__)
-            return 500
+        except Exception as exc:
+            logger.exception("%s.id raised; refusing with 500", name)
+            raise ConnectionRefused(f"{name}.id raised", status=500) from exc
         if socket_id is not None and not isinstance(socket_id, str):
-            logger.error(
-                "%s.id returned %r; return a str or None", type(socket).__name__, socket_id
-            )
-            return 403
+            logger.error("%s.id returned %r; return a str or None", name, socket_id)
+            raise ConnectionRefused(f"{name}.id returned a {type(socket_id).__name__}")
         socket.socket_id = socket_id
-        return None
+        return socket
+
+    def open(
+        self, socket: Socket, serializer: Serializer, transport: Transport, *, max_frame_size: int
+    ) -> SocketServer:
+        """The socket server of a connected ``socket``, counted among this node's
+        live sockets until its connection is lost."""
+        server = SocketServer(
+            socket,
+            serializer,
+            transport,
+            self.pubsub,
+            max_frame_size=max_frame_size,
+            on_closed=self._sockets.discard,
+        )
+        self._sockets.add(server)
+        return server
 
 
 class SocketApp:

@@ -46,18 +46,24 @@ sent first): ``"normal"``/``"shutdown"`` send ``phx_close``, anything else
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ._core.message import Ref
 from .errors import UsageError
+from .types import SocketView
 
-if TYPE_CHECKING:
-    from ._channel_server import ChannelServer
-    from .socket import Socket
-
-__all__ = ["Channel", "ChannelReply", "SocketRef", "error", "ok", "reply", "reply_with"]
+__all__ = [
+    "Channel",
+    "ChannelReply",
+    "ChannelRuntime",
+    "SocketRef",
+    "error",
+    "ok",
+    "reply",
+    "reply_with",
+]
 
 logger = logging.getLogger("phoenix_py.channel")
 
@@ -86,21 +92,69 @@ def reply_with(status: str, payload: Any) -> ChannelReply:
     return ChannelReply(status, payload)
 
 
+class ChannelRuntime(Protocol):
+    """The process around one joined channel, as the ``Channel`` calls it.
+
+    ``phoenix_py._channel_server.ChannelServer`` is the implementation; a
+    ``Channel`` is built with one and forwards its actions to it.
+    """
+
+    topic: str
+    join_ref: Ref
+    socket: SocketView
+
+    def push(self, event: str, payload: Any) -> None:
+        """Send ``event`` to this channel's client (after the join)."""
+        ...
+
+    def send_reply(self, ref: Ref, result: ChannelReply) -> None:
+        """Reply to the client message ``ref``."""
+        ...
+
+    async def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> None:
+        """Broadcast on the channel's topic, cluster-wide."""
+        ...
+
+    def local_broadcast(self, event: str, payload: Any) -> None:
+        """Broadcast on the channel's topic, on this node only."""
+        ...
+
+    def send_info(self, message: Any) -> None:
+        """Queue ``message`` for ``handle_info``."""
+        ...
+
+    def socket_ref(self) -> SocketRef:
+        """The current client message's ref, to reply later."""
+        ...
+
+    def request_stop(self, reason: str) -> None:
+        """End the channel once the current callback returns."""
+        ...
+
+    def on_exit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once when the channel stops, whatever the reason."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SocketRef:
     """Where to send a reply later: captured by ``Channel.socket_ref()`` in ``handle_in``."""
 
-    server: ChannelServer
+    runtime: ChannelRuntime
     ref: Ref
 
 
 def reply(socket_ref: SocketRef, result: ChannelReply) -> None:
     """Send a late reply to the message ``socket_ref`` was captured for."""
-    socket_ref.server.send_reply(socket_ref.ref, result)
+    socket_ref.runtime.send_reply(socket_ref.ref, result)
 
 
 class Channel:
-    """Base class of user channels; see the module docs."""
+    """Base class of user channels; see the module docs.
+
+    The runtime builds one instance per join (do not override ``__init__``;
+    set up in ``join``).
+    """
 
     #: Broadcast events handed to ``handle_out`` instead of going straight to the client.
     intercepts: ClassVar[Collection[str]] = ()
@@ -110,8 +164,18 @@ class Channel:
     #: This channel's own copy of the socket's assigns, taken at join.
     assigns: dict[str, Any]
     #: The connection's ``Socket`` (params, connect_info, its assigns, its id).
-    socket: Socket
-    _server: ChannelServer
+    socket: SocketView
+    #: The application's state, as given to ``Endpoint(state=...)``; narrow its
+    #: type in a subclass with an annotation (``state: MyServices``).
+    state: Any
+
+    def __init__(self, runtime: ChannelRuntime) -> None:
+        self._runtime = runtime
+        self.topic = runtime.topic
+        self.join_ref = runtime.join_ref
+        self.socket = runtime.socket
+        self.assigns = dict(runtime.socket.assigns)
+        self.state = runtime.socket.state
 
     # Callbacks
 
@@ -136,28 +200,33 @@ class Channel:
 
     def push(self, event: str, payload: Any) -> None:
         """Send ``event`` to this channel's client only."""
-        self._server.push(event, payload)
+        self._runtime.push(event, payload)
 
     async def broadcast(self, event: str, payload: Any) -> None:
         """Send ``event`` to every subscriber of this topic in the cluster, this client too."""
-        await self._server.broadcast(event, payload, exclude_self=False)
+        await self._runtime.broadcast(event, payload, exclude_self=False)
 
     async def broadcast_from(self, event: str, payload: Any) -> None:
         """Like ``broadcast``, but not to this channel's own client."""
-        await self._server.broadcast(event, payload, exclude_self=True)
+        await self._runtime.broadcast(event, payload, exclude_self=True)
 
     def local_broadcast(self, event: str, payload: Any) -> None:
         """Like ``broadcast``, on this node only."""
-        self._server.local_broadcast(event, payload)
+        self._runtime.local_broadcast(event, payload)
 
     def send_info(self, message: Any) -> None:
         """Queue ``message`` for this channel's ``handle_info``."""
-        self._server.send_info(message)
+        self._runtime.send_info(message)
 
     def socket_ref(self) -> SocketRef:
         """Capture the current message's ref to ``reply`` to it later (``handle_in`` only)."""
-        return self._server.socket_ref()
+        return self._runtime.socket_ref()
 
     def stop(self, reason: str = "normal") -> None:
         """End this channel once the current callback returns (its reply goes first)."""
-        self._server.request_stop(reason)
+        self._runtime.request_stop(reason)
+
+    def on_exit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once when this channel stops, for any reason (Presence
+        untracks so; like monitoring a Phoenix channel process)."""
+        self._runtime.on_exit(callback)

@@ -44,44 +44,26 @@ arms two closes: when the token expires (close 1008, "token expired") and when
 it is revoked with ``endpoint.revoke(auth, token)`` (1001). phoenix.js
 reconnects after both, with fresh ``params``/``authToken`` when they are functions.
 
-``authorize_join(topic, payload)`` runs before every channel join; ``False``
-refuses it with ``{"reason": "unauthorized"}``.
+Application objects (a database, the auth, a presence, settings) reach sockets
+and channels through ``Endpoint(state=...)``: ``self.state`` in a socket and in
+a channel is that object. Who may join a topic is the channel's ``join`` to
+decide, as in Phoenix.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from ._core.topics import Router
 from .auth import JWTAuth, TokenError
-
-if TYPE_CHECKING:
-    from .channel import Channel
+from .channel import Channel
+from .types import ConnectInfo
 
 __all__ = ["ConnectInfo", "Socket"]
 
 logger = logging.getLogger("phoenix_py.socket")
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectInfo:
-    """What the transport knows about a connection request."""
-
-    transport: str
-    headers: Mapping[str, str]
-    peer: tuple[str, int] | None
-    scheme: str
-    host: str
-    path: str
-    query_string: str
-    origin: str | None = None
-    user_agent: str | None = None
-    #: The phoenix.js 1.8 ``authToken`` (WebSocket subprotocol or LongPoll header).
-    auth_token: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Socket:
@@ -96,17 +78,20 @@ class Socket:
     #: Frames from the client: a burst of 1,000, then 200 per second; a flood
     #: over it closes the socket with 1008.
     message_rate: ClassVar[tuple[float, float] | None] = (1_000, 200)
-    _router: ClassVar[Router[type[Channel]]] = Router()
+    #: ``channels`` compiled for matching topics (made for each subclass).
+    router: ClassVar[Router[type[Channel]]] = Router()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._router = Router(cls.channels)
+        cls.router = Router(cls.channels)
 
     def __init__(self) -> None:
         self.assigns: dict[str, Any] = {}
         self.params: dict[str, Any] = {}
         self.connect_info: ConnectInfo | None = None
         self.socket_id: str | None = None
+        #: The application's state, as given to ``Endpoint(state=...)``.
+        self.state: Any = None
         #: Epoch seconds at which the server closes this socket (1008), if set.
         self.expires_at: float | None = None
         #: Topics on which a ``disconnect`` broadcast closes this socket, besides its id.
@@ -122,11 +107,6 @@ class Socket:
     def id(self) -> str | None:
         """This socket's id, or ``None`` for an anonymous socket."""
         return None
-
-    async def authorize_join(self, topic: str, payload: Any) -> bool:
-        """Whether this connection may join ``topic``; refused joins get
-        ``{"reason": "unauthorized"}``. Runs before the channel's ``join``."""
-        return True
 
     async def authenticate(
         self,

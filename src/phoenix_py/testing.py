@@ -39,10 +39,10 @@ from typing import Any
 
 from ._core.message import Broadcast, Message
 from ._core.serializer import V2_JSON, Frame, client_decode, client_encode
-from ._socket_server import SocketServer
 from .asgi import Endpoint
-from .errors import ConnectionRefused, PhoenixError
-from .socket import ConnectInfo, Socket
+from .errors import PhoenixError, UsageError
+from .socket import Socket
+from .types import ConnectInfo
 
 __all__ = ["ANY", "JoinRefused", "TestChannel", "TestSocket", "connect"]
 
@@ -104,13 +104,19 @@ async def connect(
     connect_info: ConnectInfo | None = None,
     auth_token: str | None = None,
     endpoint: Endpoint | None = None,
+    state: Any = None,
 ) -> TestSocket:
     """Connect ``socket_cls`` with ``params`` (strings, as a query string gives).
 
-    ``endpoint`` defaults to a fresh one (in-memory pubsub); pass yours to
-    share its pubsub and presence with the test.
+    ``endpoint`` defaults to a fresh one (in-memory pubsub) holding ``state``
+    (what ``Endpoint(state=...)`` gives sockets and channels); pass your app's
+    endpoint instead to share its pubsub, presence and state with the test.
+    Raises ``ConnectionRefused`` (with its ``status``) when the socket refuses.
     """
-    endpoint = endpoint or Endpoint()
+    if endpoint is None:
+        endpoint = Endpoint(state=state)
+    elif state is not None:
+        raise UsageError("connect(state=...) makes an endpoint: give endpoint=... its own state")
     params = dict(params or {})
     info = connect_info or ConnectInfo(
         transport="test",
@@ -122,11 +128,7 @@ async def connect(
         query_string="",
         auth_token=auth_token,
     )
-    socket = socket_cls()
-    socket.params, socket.connect_info = params, info
-    status = await endpoint._connect(socket, params, info)
-    if status is not None:
-        raise ConnectionRefused(f"{socket_cls.__name__}.connect refused", status=status)
+    socket = await endpoint.connect(socket_cls, params, info)
     return TestSocket(endpoint, socket)
 
 
@@ -143,9 +145,7 @@ class TestSocket:
         self._refs = itertools.count(1)
         self._crashes: list[BaseException] = []
         self._consumed: set[int] = set()  # indexes of messages an assertion took
-        self.server = SocketServer(
-            socket, V2_JSON, self._recorder, endpoint.pubsub, max_frame_size=10_000_000
-        )
+        self.server = endpoint.open(socket, V2_JSON, self._recorder, max_frame_size=10_000_000)
         self.server.on_crash = lambda topic, exc: self._crashes.append(exc)
 
     @property
@@ -158,7 +158,8 @@ class TestSocket:
     async def send(self, message: Message) -> None:
         """Send a raw client message, as phoenix.js would (V2)."""
         frame = client_encode(message)
-        await self.server.receive(frame.data if frame.binary else frame.text, binary=frame.binary)
+        self.server.feed(frame.data if frame.binary else frame.text, binary=frame.binary)
+        await self.server.settled()
 
     async def join(
         self, topic: str, payload: Any = None, *, timeout: float = 1.0
@@ -168,7 +169,7 @@ class TestSocket:
         ``timeout`` bounds the join itself (1 s: joins may read a database)."""
         ref = self.next_ref()
         await self.send(Message(topic, "phx_join", {} if payload is None else payload, ref, ref))
-        reply = await self._wait(
+        reply = await self.wait_for(
             lambda m: m.event == "phx_reply" and m.ref == ref and m.topic == topic,
             f"a reply to the join of {topic!r}",
             timeout,
@@ -194,7 +195,7 @@ class TestSocket:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> Any:
         """A push (or broadcast) ``event`` reached the client; returns its payload."""
-        message = await self._wait(
+        message = await self.wait_for(
             _push_matcher(event, payload, topic), f"a push {event!r} {payload!r}", timeout
         )
         return message.payload
@@ -207,7 +208,7 @@ class TestSocket:
         topic: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        await self._refute(_push_matcher(event, payload, topic), f"a push {event!r}", timeout)
+        await self.refute(_push_matcher(event, payload, topic), f"a push {event!r}", timeout)
 
     async def assert_broadcast(
         self,
@@ -276,7 +277,7 @@ class TestSocket:
                 return message
         return None
 
-    async def _wait(
+    async def wait_for(
         self,
         match: Callable[[Message], bool],
         what: str,
@@ -284,6 +285,8 @@ class TestSocket:
         *,
         raise_crashes: bool = True,
     ) -> Message:
+        """The first message not yet taken by an assertion that ``match`` accepts,
+        within ``timeout`` seconds; an ``AssertionError`` naming ``what`` if none."""
         found: Message | None = await self._poll(
             lambda: self._find(match), timeout, raise_crashes=raise_crashes
         )
@@ -293,7 +296,8 @@ class TestSocket:
             )
         return found
 
-    async def _refute(self, match: Callable[[Message], bool], what: str, timeout: float) -> None:
+    async def refute(self, match: Callable[[Message], bool], what: str, timeout: float) -> None:
+        """No message that ``match`` accepts arrives within ``timeout`` seconds."""
         await asyncio.sleep(timeout)
         self._raise_crash()
         offending = [
@@ -305,6 +309,10 @@ class TestSocket:
     def _raise_crash(self) -> None:
         if self._crashes:
             raise self._crashes.pop(0)
+
+    def forget_crashes(self) -> None:
+        """Drop the channel exceptions recorded so far (a crash the test expected)."""
+        self._crashes.clear()
 
 
 def _push_matcher(event: str, payload: Any, topic: str | None) -> Callable[[Message], bool]:
@@ -347,7 +355,7 @@ class TestChannel:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> Any:
         """The reply to ``ref`` has ``status`` (and ``payload``); returns its response."""
-        message = await self.socket._wait(
+        message = await self.socket.wait_for(
             lambda m: (
                 m.event == "phx_reply"
                 and m.ref == ref
@@ -361,7 +369,7 @@ class TestChannel:
         return message.payload["response"]
 
     async def refute_reply(self, ref: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        await self.socket._refute(
+        await self.socket.refute(
             lambda m: m.event == "phx_reply" and m.ref == ref and m.topic == self.topic,
             f"reply to ref {ref!r}",
             timeout,
@@ -384,16 +392,16 @@ class TestChannel:
 
     async def assert_close(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """The server closed this channel (``phx_close``)."""
-        await self.socket._wait(
+        await self.socket.wait_for(
             lambda m: m.event == "phx_close" and m.topic == self.topic, "a phx_close", timeout
         )
 
     async def assert_error(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """The channel crashed (``phx_error``); the crash itself is not re-raised."""
-        await self.socket._wait(
+        await self.socket.wait_for(
             lambda m: m.event == "phx_error" and m.topic == self.topic,
             "a phx_error",
             timeout,
             raise_crashes=False,
         )
-        self.socket._crashes.clear()
+        self.socket.forget_crashes()

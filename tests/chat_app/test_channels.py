@@ -8,6 +8,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from examples.chat_app.channels import ChatSocket
 from phoenix_py import ConnectionRefused
 from phoenix_py.testing import ANY, JoinRefused, TestSocket, connect
 
@@ -24,7 +25,7 @@ def join_as(app: Starlette, sign_up: SignUp) -> Any:
     async def connected(username: str) -> tuple[TestSocket, dict[str, Any]]:
         user = await sign_up(username)
         socket = await connect(
-            app.state.socket_cls, {"token": user["token"]}, endpoint=app.state.endpoint
+            ChatSocket, {"token": user["token"]}, endpoint=app.state.endpoint
         )
         return socket, user
 
@@ -34,10 +35,10 @@ def join_as(app: Starlette, sign_up: SignUp) -> Any:
 async def test_the_socket_needs_a_valid_token(app: Starlette, sign_up: SignUp) -> None:
     for params in ({}, {"token": "nope"}):
         with pytest.raises(ConnectionRefused):
-            await connect(app.state.socket_cls, params, endpoint=app.state.endpoint)
+            await connect(ChatSocket, params, endpoint=app.state.endpoint)
     ann = await sign_up("ann")
     socket = await connect(
-        app.state.socket_cls, auth_token=ann["token"], endpoint=app.state.endpoint
+        ChatSocket, auth_token=ann["token"], endpoint=app.state.endpoint
     )
     assert socket.assigns["user"] == ann["user"]
 
@@ -151,7 +152,7 @@ async def test_presence_keyed_by_user_id_one_key_for_two_tabs(
     assert list(state) == [key]
     assert state[key]["metas"] == [{"username": "ann", "online_at": ANY, "phx_ref": ANY}]
     ann_tab2 = await connect(
-        app.state.socket_cls, {"token": ann["token"]}, endpoint=app.state.endpoint
+        ChatSocket, {"token": ann["token"]}, endpoint=app.state.endpoint
     )
     await ann_tab2.join(topic)
     state = await ann_tab2.assert_push("presence_state", topic=topic)

@@ -8,8 +8,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ..redis_server import redis_server
 from .conftest import TEST_SECRET, ChatServer
+
+pytestmark = pytest.mark.slow
 
 JS_DIR = Path(__file__).resolve().parents[1] / "integration" / "js"
 

@@ -22,7 +22,7 @@ from examples.chat_app.settings import Settings
 from ..redis_server import free_port
 from .conftest import PASSWORD, TEST_SECRET
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 def postgres_binary(name: str) -> str | None:

@@ -25,6 +25,7 @@ async def test_memory_allows_10_a_second_per_key() -> None:
     assert await allowed(limiter, "ann", 1) == 1
 
 
+@pytest.mark.slow
 async def test_redis_shares_the_count_between_instances() -> None:
     with redis_server() as redis:
         first, second = RedisRateLimiter(redis.url), RedisRateLimiter(redis.url)
@@ -38,6 +39,7 @@ async def test_redis_shares_the_count_between_instances() -> None:
             await second.close()
 
 
+@pytest.mark.slow
 async def test_redis_down_lets_messages_through() -> None:
     limiter = RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0")
     try:

@@ -24,6 +24,7 @@ from examples.contract.app import create_app
 from phoenix_py import Channel, ChannelReply, ConnectInfo, Endpoint, Socket, ok
 from phoenix_py._socket_server import SocketServer
 
+from ..waiting import eventually
 from .servers import WS_MODES, ThreadedServer, serve
 
 
@@ -194,7 +195,7 @@ def test_a_closed_connection_ignores_later_writes() -> None:
             server.call(endpoint.broadcast("room:race", "shout", {"n": n}))
         with pytest.raises(ConnectionClosed):
             await client.recv()
-        await asyncio.sleep(0.2)
+        await eventually(lambda: not endpoint._sockets)
         return len(endpoint._sockets)
 
     with serve(create_app()) as server:

@@ -150,7 +150,7 @@ def test_ten_thousand_frames_crash_nothing_and_leak_nothing(server: ThreadedServ
         o
         for o in gc.get_objects()
         if (isinstance(o, SocketServer) and o.pubsub is endpoint.pubsub)
-        or (isinstance(o, ChannelServer) and o.socket_server.pubsub is endpoint.pubsub)
+        or (isinstance(o, ChannelServer) and o.host.pubsub is endpoint.pubsub)
     ]
     assert survivors == []
 

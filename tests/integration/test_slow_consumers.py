@@ -17,6 +17,7 @@ import websockets
 from examples.contract.app import create_app
 from phoenix_py import Endpoint
 
+from ..waiting import eventually
 from .servers import WS_MODES, ThreadedServer, serve
 
 MESSAGES = 4_000
@@ -96,7 +97,9 @@ def run_scenario(server: ThreadedServer, topic: str) -> dict[str, Any]:
         ]
         for ready in readies:
             await asyncio.wait_for(ready.wait(), 5)
-        await asyncio.sleep(0.2)  # the stalled client's join is in
+        await eventually(  # the stalled client's join is in
+            lambda: endpoint.pubsub.subscriber_count(topic) == FAST_CLIENTS + 1
+        )
         started = time.monotonic()
         publishing = asyncio.wrap_future(
             asyncio.run_coroutine_threadsafe(publish(), server.loop)  # type: ignore[arg-type]
@@ -107,7 +110,7 @@ def run_scenario(server: ThreadedServer, topic: str) -> dict[str, Any]:
         await publishing
         for client in clients:
             await client  # re-raise an assertion from a fast client
-        await asyncio.sleep(0.2)  # the fast clients' sockets go away
+        await eventually(lambda: len(endpoint._sockets) == 1)  # the fast clients' sockets go away
         stalled_transports = [s.transport for s in list(endpoint._sockets)]
         return {
             "counts": counts,

@@ -303,25 +303,19 @@ class TestSection5_5Replication:
         asyncio.run(go())
 
 
-class FakeServer:
-    """The part of a channel server that Presence uses: identity and on_exit."""
+class FakeChannel:
+    """The part of a channel that Presence uses: identity, topic and on_exit."""
 
-    def __init__(self) -> None:
-        self.monitors: list[Callable[[Any], None]] = []
+    def __init__(self, topic: str = ROOM) -> None:
+        self.topic = topic
+        self.monitors: list[Callable[[], None]] = []
 
-    def on_exit(self, callback: Callable[[Any], None]) -> None:
-        if callback not in self.monitors:
-            self.monitors.append(callback)
+    def on_exit(self, callback: Callable[[], None]) -> None:
+        self.monitors.append(callback)
 
     def exit(self) -> None:
         for callback in self.monitors:
-            callback(self)
-
-
-class FakeChannel:
-    def __init__(self, topic: str = ROOM) -> None:
-        self.topic = topic
-        self._server = FakeServer()
+            callback()
 
 
 def fake_channel(topic: str = ROOM) -> Any:
@@ -353,7 +347,7 @@ class TestSection5_2PresenceApi:
                 assert presences[1].get_by_key(ROOM, "nobody") == []
 
                 # The channel stops: its presences leave, on both nodes.
-                channel._server.exit()
+                channel.exit()
                 leave = Broadcast(
                     ROOM, "presence_diff", {"joins": {}, "leaves": {"1": {"metas": [meta]}}}
                 )

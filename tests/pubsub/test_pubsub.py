@@ -155,3 +155,24 @@ def test_stopped_node_no_longer_receives(size: int) -> None:
     run(go())
     # A single node still dispatches locally; a stopped remote node gets nothing.
     assert recorder.received == (["after stop"] if size == 1 else [])
+
+
+@pytest.mark.parametrize("size", [1, 2])
+def test_memory_subscribed_returns_at_once(size: int) -> None:
+    nodes = cluster(size)
+    recorder = Recorder()
+    nodes[0].subscribe("t", recorder)
+
+    async def go() -> None:
+        for pubsub in nodes:
+            await pubsub.start()
+        for topic in ("t", "never:watched"):
+            step = nodes[0].subscribed(topic)
+            with pytest.raises(StopIteration):  # finished on its first step: it never suspends
+                step.send(None)
+        await nodes[-1].broadcast("t", "after")  # the last node's broadcast reaches it
+        for pubsub in nodes:
+            await pubsub.stop()
+
+    run(go())
+    assert recorder.received == ["after"]

@@ -37,7 +37,6 @@ UNMATCHED_TOPIC = {"reason": "unmatched topic"}
 TOO_MANY_CHANNELS = {"reason": "too many channels joined"}
 RATE_LIMITED = {"reason": "rate_limited"}
 JOIN_CRASHED = {"reason": "join crashed"}
-UNAUTHORIZED = {"reason": "unauthorized"}
 CHANNEL_CRASH = {"reason": "channel_crash"}
 
 
@@ -95,7 +94,6 @@ Action = SendFrame | StartJoin[Any] | Deliver[Any] | StopChannel[Any] | CloseSoc
 class _Entry(Generic[H]):
     handle: H
     join_ref: Ref  # as the join message carried it (None for V1); phx_close/phx_error carry it
-    leaving: bool = False
 
 
 class SocketState(Generic[H, T]):
@@ -170,8 +168,6 @@ class SocketState(Generic[H, T]):
             return [self._reply(message, "error", UNMATCHED_TOPIC, join_ref=None)]
         if message.join_ref is not None and message.join_ref != entry.join_ref:
             return []  # stale join_ref: the client raced a server close (1.8.12)
-        if event == "phx_leave":
-            entry.leaving = True
         return [Deliver(entry.handle, message)]
 
     def _join(self, message: Message, existing: _Entry[H] | None) -> list[Action]:

@@ -82,20 +82,22 @@ class Presence:
     def track(self, channel: Channel, key: str | int, meta: dict[str, Any]) -> str:
         """Track ``channel`` on its topic under ``key``; returns the new phx_ref."""
         ref = new_ref()
-        if not self.tracker.track(channel._server, channel.topic, str(key), meta, ref):
+        first = not self.tracker.is_tracking(channel)
+        if not self.tracker.track(channel, channel.topic, str(key), meta, ref):
             raise UsageError(f"{key!r} is already tracked for this channel; use update")
-        channel._server.on_exit(self.tracker.untrack_owner)
+        if first:
+            channel.on_exit(lambda: self.tracker.untrack_owner(channel))
         return ref
 
     def update(self, channel: Channel, key: str | int, meta: dict[str, Any]) -> str:
         """Replace the meta of a tracked presence; returns the new phx_ref."""
         ref = new_ref()
-        if not self.tracker.update(channel._server, channel.topic, str(key), meta, ref):
+        if not self.tracker.update(channel, channel.topic, str(key), meta, ref):
             raise UsageError(f"{key!r} is not tracked for this channel; track it first")
         return ref
 
     def untrack(self, channel: Channel, key: str | int) -> None:
-        self.tracker.untrack(channel._server, channel.topic, str(key))
+        self.tracker.untrack(channel, channel.topic, str(key))
 
     def list(self, topic: str) -> dict[str, Any]:
         """``{key: {"metas": [...]}}`` for ``topic`` across the cluster, through ``fetch``."""

@@ -180,6 +180,10 @@ class Tracker:
         if not owned:
             self._owners.pop(owner, None)
 
+    def is_tracking(self, owner: Hashable) -> bool:
+        """Whether ``owner`` has any presence tracked here."""
+        return owner in self._owners
+
     def untrack_owner(self, owner: Hashable) -> None:
         """Drop every presence of ``owner`` (its channel stopped)."""
         for clock in self._owners.pop(owner, {}).values():

@@ -1,7 +1,8 @@
-"""PubSub: subscribe, broadcast, and the adapter contract (PHOENIX_PROTOCOL.md §6).
+"""PubSub: subscribe, broadcast, and local fan-out (PHOENIX_PROTOCOL.md §6).
 
-As in phoenix_pubsub, the local fan-out lives here and an ``Adapter`` only
-carries messages to the *other* nodes, which fan them out locally in turn.
+As in phoenix_pubsub, the local fan-out lives here and an ``Adapter``
+(``adapter.py``, the contract) only carries messages to the *other* nodes,
+which fan them out locally in turn.
 
 Fan-out (the fastlane, §6.3): ``_dispatch`` walks a topic's local subscribers
 once, calling ``subscriber.deliver(message, cache)`` with one ``cache`` dict
@@ -25,7 +26,9 @@ import logging
 from typing import Any, Protocol
 
 from ..errors import UsageError
+from .adapter import Adapter
 from .codec import NodeCodec
+from .memory import MemoryAdapter
 
 __all__ = ["Adapter", "PubSub", "Service", "Subscriber"]
 
@@ -53,39 +56,6 @@ class Service(Protocol):
         ...
 
 
-class Adapter(Protocol):
-    """Carries broadcasts to other nodes. Four methods, as phoenix_pubsub's adapter.
-
-    The adapter calls ``pubsub.local_broadcast`` on the receiving node.
-    """
-
-    node_name: str
-
-    async def start(self, pubsub: PubSub) -> None:
-        """Connect; messages from other nodes go to ``pubsub.local_broadcast``."""
-        ...
-
-    async def stop(self) -> None:
-        """Disconnect and release resources."""
-        ...
-
-    async def broadcast(self, topic: str, message: Any) -> None:
-        """Send ``message`` to every other node (not this one)."""
-        ...
-
-    async def direct_broadcast(self, node_name: str, topic: str, message: Any) -> None:
-        """Send ``message`` to the node called ``node_name`` only."""
-        ...
-
-    def watch(self, topic: str) -> None:
-        """This node now has subscribers for ``topic`` (an adapter may route by it)."""
-        ...
-
-    def unwatch(self, topic: str) -> None:
-        """This node no longer has subscribers for ``topic``."""
-        ...
-
-
 class PubSub:
     """Topic subscriptions of this node, plus an adapter for the cluster.
 
@@ -95,11 +65,7 @@ class PubSub:
     """
 
     def __init__(self, adapter: Adapter | None = None) -> None:
-        if adapter is None:
-            from .memory import MemoryAdapter
-
-            adapter = MemoryAdapter()
-        self.adapter = adapter
+        self.adapter: Adapter = MemoryAdapter() if adapter is None else adapter
         #: The types that may travel between nodes; presence registers its own.
         self.codec = NodeCodec()
         self._topics: dict[str, dict[Subscriber, None]] = {}
@@ -140,6 +106,16 @@ class PubSub:
             subscribers = self._topics[topic] = {}
             self.adapter.watch(topic)
         subscribers[subscriber] = None
+
+    async def subscribed(self, topic: str) -> None:
+        """Return once broadcasts made on other nodes on ``topic`` reach this node.
+
+        Await it after ``subscribe``: a channel's join does, so that its join
+        reply leaves once the cluster routes ``topic`` here. It awaits the
+        adapter's ``subscribed``, which is bounded in time and returns at once
+        when the other nodes cannot be reached. Never raises.
+        """
+        await self.adapter.subscribed(topic)
 
     def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
         subscribers = self._topics.get(topic)

@@ -11,7 +11,7 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .base import PubSub
+    from .adapter import LocalPubSub
 
 __all__ = ["MemoryAdapter", "MemoryHub"]
 
@@ -22,7 +22,7 @@ class MemoryHub:
     """The nodes of an in-process cluster."""
 
     def __init__(self) -> None:
-        self.nodes: dict[str, PubSub] = {}
+        self.nodes: dict[str, LocalPubSub] = {}
 
 
 class MemoryAdapter:
@@ -32,7 +32,7 @@ class MemoryAdapter:
         self.node_name = node_name or f"memory-{next(_node_numbers)}"
         self._hub = hub or MemoryHub()
 
-    async def start(self, pubsub: PubSub) -> None:
+    async def start(self, pubsub: LocalPubSub) -> None:
         self._hub.nodes[self.node_name] = pubsub
 
     async def stop(self) -> None:
@@ -53,3 +53,6 @@ class MemoryAdapter:
 
     def unwatch(self, topic: str) -> None:
         return None
+
+    async def subscribed(self, topic: str) -> None:
+        return None  # handed over synchronously: nothing is ever in flight

@@ -11,7 +11,7 @@ Invariants:
 * At most one poll waits at a time. A newer poll takes the place of an older
   one, which then gets nothing and returns empty when its window ends (as in
   Phoenix, where only the newest listener is told of new messages).
-* Client frames reach the socket server one at a time, in arrival order, even
+* Client frames reach the socket server in arrival order (``feed``), even
   when several POSTs overlap. A POST that stops waiting (408) does not cancel
   the frame being handled; the session goes on with it.
 * The buffer holds text frames only, at most ``max_buffered_messages``; binary
@@ -29,15 +29,11 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from .._core.longpoll_wire import ClientFrame
-from .._core.serializer import Frame, Serializer
+from .._core.serializer import Frame
 from .._socket_server import SocketServer
-
-if TYPE_CHECKING:
-    from ..pubsub.base import PubSub
-    from ..socket import Socket
+from ..types import Transport
 
 logger = logging.getLogger("phoenix_py.transport")
 
@@ -49,13 +45,11 @@ class LongPollSession:
     """The server side of one LongPoll client; see the module docs.
 
     Args:
-        socket: the connected ``Socket`` (its ``connect`` has accepted).
-        serializer: picked from the client's ``vsn``.
-        pubsub: the endpoint's pubsub.
+        open_server: makes the session's socket server, given the session as
+            its transport (``SocketHost.open`` with the connected socket).
         window: seconds a poll waits for frames, and a POST for each frame.
         max_buffered_messages: frames held for a client that does not poll;
             one more closes the session (1013).
-        max_frame_size: bytes; a larger client frame closes the session.
         on_end: called once with this session when it closes.
     """
 
@@ -63,13 +57,10 @@ class LongPollSession:
 
     def __init__(
         self,
-        socket: Socket,
-        serializer: Serializer,
-        pubsub: PubSub,
+        open_server: Callable[[Transport], SocketServer],
         *,
         window: float,
         max_buffered_messages: int,
-        max_frame_size: int,
         on_end: Callable[[LongPollSession], None],
     ) -> None:
         self.session_id = secrets.token_urlsafe(16)
@@ -80,13 +71,11 @@ class LongPollSession:
         self._on_end = on_end
         self._buffer: list[Frame] = []
         self._waiting_poll: asyncio.Future[None] | None = None
-        self._inbound = asyncio.Lock()
-        self._receiving: set[asyncio.Task[None]] = set()
         self._warned_binary = False
         self._loop = asyncio.get_running_loop()
         self._last_poll = self._loop.time()
         self._expiry = self._loop.call_later(self._inactive_after, self._check_inactive)
-        self.server = SocketServer(socket, serializer, self, pubsub, max_frame_size=max_frame_size)
+        self.server = open_server(self)
 
     def __repr__(self) -> str:
         return f"<LongPollSession {self.session_id} {self.server!r}>"
@@ -152,21 +141,15 @@ class LongPollSession:
         for data, binary in frames:
             if self.closed:
                 return GONE
-            task = self._loop.create_task(self._receive(data, binary))
-            self._receiving.add(task)
-            task.add_done_callback(self._receiving.discard)
+            self.server.feed(data, binary=binary)
             try:
                 async with asyncio.timeout(self._window):
-                    await asyncio.shield(task)
+                    await self.server.settled()
             except TimeoutError:
                 return REQUEST_TIMEOUT
         return GONE if self.closed else ACCEPTED
 
     # Internals
-
-    async def _receive(self, data: bytes, binary: bool) -> None:
-        async with self._inbound:
-            await self.server.receive(data, binary=binary)
 
     def _take(self) -> list[str]:
         messages = [frame.text for frame in self._buffer]

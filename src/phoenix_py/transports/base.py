@@ -1,14 +1,20 @@
-"""What every transport shares: the contract, and the connect-time checks.
+"""What every transport shares: the endpoint contract, and the connect-time checks.
 
-A transport gives the socket server two things, ``write`` and ``close``, and
-calls ``receive``/``connection_lost`` on it. The checks here run before a
-socket exists: ``check_origin`` (PHOENIX_PROTOCOL.md §1.6) and reading the
-phoenix.js 1.8 ``authToken`` from the WebSocket subprotocols (§1.5). Both
-transports read the request headers with ``request_headers``.
+A transport is the I/O around a ``SocketServer``: it gives it ``write`` and
+``close`` (``types.Transport``), and calls ``feed`` for each client frame and
+``connection_lost`` at the end. It reaches the endpoint through ``SocketHost``
+only: ``connect`` runs the socket's ``connect``/``id`` and ``open`` makes the
+socket server, which the endpoint tracks until the connection is lost.
+
+The checks here run before a socket exists: ``check_origin``
+(PHOENIX_PROTOCOL.md §1.6) and reading the phoenix.js 1.8 ``authToken`` from
+the WebSocket subprotocols (§1.5). Both transports read the request headers
+with ``request_headers``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -17,9 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from .._core.serializer import Frame, Serializer, serializer_for_vsn
+from .._core.serializer import Serializer, serializer_for_vsn
+from .._socket_server import SocketServer
 from ..errors import UsageError
-from ..socket import ConnectInfo
+from ..socket import Socket
+from ..types import ConnectInfo, Transport
 
 logger = logging.getLogger("phoenix_py.transport")
 
@@ -32,18 +40,56 @@ Scope = MutableMapping[str, Any]
 CheckOrigin = bool | Sequence[str] | Callable[[str], bool]
 
 
-class Transport(Protocol):
-    """The byte-moving side of a connection, as the socket server sees it."""
+class SocketHost(Protocol):
+    """What a transport may call on the endpoint that mounted it (``asgi.Endpoint``)."""
 
-    name: str
+    async def connect(
+        self, socket_cls: type[Socket], params: dict[str, Any], info: ConnectInfo
+    ) -> Socket:
+        """A new ``socket_cls`` whose ``connect`` and ``id`` have accepted the request.
 
-    def write(self, frame: Frame) -> None:
-        """Queue a frame for the client; never blocks. Ignored once closing."""
+        Raises:
+            ConnectionRefused: refused; its ``status`` is the HTTP status to answer
+                (403 for ``False``, 503 at ``max_connections``, 500 when ``connect``
+                raised).
+        """
         ...
 
-    def close(self, code: int, reason: str) -> None:
-        """Send what is queued, then close with ``code``."""
+    def open(
+        self, socket: Socket, serializer: Serializer, transport: Transport, *, max_frame_size: int
+    ) -> SocketServer:
+        """The socket server of a connected ``socket``, writing to ``transport``;
+        the endpoint counts it among its live sockets until ``connection_lost``."""
         ...
+
+
+class IdleTimer:
+    """Calls ``on_idle`` once ``timeout`` seconds pass with no ``last_seen`` update.
+
+    One timer handle per connection, re-armed only when it fires, so receiving
+    a frame costs one attribute write.
+    """
+
+    __slots__ = ("_handle", "_loop", "_on_idle", "_timeout", "last_seen")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, timeout: float, on_idle: Callable[[], None]
+    ) -> None:
+        self._loop = loop
+        self._timeout = timeout
+        self._on_idle = on_idle
+        self.last_seen = loop.time()
+        self._handle = loop.call_later(timeout, self._check)
+
+    def _check(self) -> None:
+        remaining = self.last_seen + self._timeout - self._loop.time()
+        if remaining <= 0:
+            self._on_idle()
+        else:
+            self._handle = self._loop.call_later(remaining, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
 
 
 def request_headers(scope: Scope) -> dict[str, str]:

@@ -58,26 +58,26 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from .._core.longpoll_wire import poll_body, publish_frames, status_body
 from .._core.params import parse_params
 from .._core.session_token import SessionRef, SessionTokens
-from ..errors import ProtocolError, UsageError
+from .._socket_server import SocketServer
+from ..errors import ConnectionRefused, ProtocolError, UsageError
 from ..socket import Socket
+from ..types import Transport
 from ._longpoll_routing import LongPollSessions
 from ._longpoll_session import GONE, LongPollSession
 from .base import (
     CheckOrigin,
     Scope,
+    SocketHost,
     connect_info,
     negotiated_serializer,
     origin_allowed,
     request_headers,
 )
-
-if TYPE_CHECKING:
-    from ..asgi import Endpoint
 
 logger = logging.getLogger("phoenix_py.transport")
 
@@ -132,14 +132,14 @@ class LongPollApp:
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        host: SocketHost,
         socket_cls: type[Socket],
         options: LongPollOptions,
         check_origin: CheckOrigin,
         sessions: LongPollSessions,
         secret_key: bytes,
     ) -> None:
-        self._endpoint = endpoint
+        self._host = host
         self._socket_cls = socket_cls
         self._options = options
         self._check_origin = check_origin
@@ -205,28 +205,25 @@ class LongPollApp:
             default_scheme="http",
             auth_token=headers.get(_AUTH_TOKEN_HEADER),
         )
-        socket = self._socket_cls()
-        socket.params, socket.connect_info = params, info
-        refusal = await self._endpoint._connect(socket, params, info)
-        if refusal is not None:  # no error handler for LongPoll, as in Phoenix
-            return await _send_json(send, status_body(500 if refusal == 500 else 403))
+        try:
+            socket = await self._host.connect(self._socket_cls, params, info)
+        except ConnectionRefused as refused:  # no error handler for LongPoll, as in Phoenix
+            return await _send_json(send, status_body(500 if refused.status == 500 else 403))
+
+        def open_server(transport: Transport) -> SocketServer:
+            return self._host.open(
+                socket, serializer, transport, max_frame_size=self._options.max_body_size
+            )
+
         session = LongPollSession(
-            socket,
-            serializer,
-            self._endpoint.pubsub,
+            open_server,
             window=self._options.window,
             max_buffered_messages=self._options.max_buffered_messages,
-            max_frame_size=self._options.max_body_size,
-            on_end=self._session_ended,
+            on_end=self._sessions.discard,
         )
         ref = self._sessions.add(session)
-        self._endpoint._sockets.add(session.server)
         token = self._tokens.sign(ref, now=time.time())
         await _send_json(send, poll_body(410, token, []))
-
-    def _session_ended(self, session: LongPollSession) -> None:
-        self._sessions.discard(session)
-        self._endpoint._sockets.discard(session.server)
 
     # POST: publish
 
