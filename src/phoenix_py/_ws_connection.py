@@ -93,6 +93,29 @@ class ServerContext:
 class WebSocketConnection(asyncio.Protocol):
     """One server WebSocket connection; see the module docs."""
 
+    __slots__ = (
+        "_close_sent",
+        "_close_timer",
+        "_context",
+        "_early",
+        "_ended",
+        "_fragments",
+        "_fragments_binary",
+        "_frames",
+        "_handshake",
+        "_loop",
+        "_lost",
+        "_on_close",
+        "_on_message",
+        "_on_writable",
+        "_paused_writing",
+        "_response",
+        "_session",
+        "_transport",
+        "_writable_waiters",
+        "label",
+    )
+
     def __init__(self, context: ServerContext) -> None:
         self._context = context
         self._loop = asyncio.get_event_loop()
@@ -101,17 +124,17 @@ class WebSocketConnection(asyncio.Protocol):
             max_size=context.max_size, logger=_protocol_logger
         )
         self._response: Response | None = None  # the 101 the app has yet to confirm
-        self._early: list[bytes] = []  # bytes after the request, before the app accepted
+        self._early: list[bytes] | None = None  # bytes after the request, before the accept
         self._frames: Protocol | None = None  # after the handshake
         self._session: AsgiSession | None = None  # until adopted
-        self._fragments: list[bytes] = []  # of a message sent in several frames
+        self._fragments: list[bytes] | None = None  # of a message sent in several frames
         self._fragments_binary = False
         self._ended = False  # the end was told
         self._lost = False
         self._close_sent = False
         self._close_timer: asyncio.TimerHandle | None = None
         self._paused_writing = False
-        self._writable_waiters: list[asyncio.Future[None]] = []
+        self._writable_waiters: list[asyncio.Future[None]] | None = None
         self._on_message: Callable[[str | bytes, bool], None] | None = None
         self._on_close: Callable[[], None] | None = None
         self._on_writable: Callable[[], None] | None = None
@@ -128,8 +151,8 @@ class WebSocketConnection(asyncio.Protocol):
         if frames is not None:
             frames.receive_data(data)
             self._handle_frames(frames)
-        elif self._response is not None:
-            self._early.append(data)  # the client did not wait for the 101
+        elif self._response is not None:  # the client did not wait for the 101
+            self._early = [*(self._early or ()), data]
         elif self._handshake is not None:
             self._receive_handshake(self._handshake, data)
 
@@ -238,7 +261,7 @@ class WebSocketConnection(asyncio.Protocol):
             Side.SERVER, state=State.OPEN, max_size=self._context.max_size, logger=_protocol_logger
         )
         self._handshake = self._response = None
-        early, self._early = self._early, []
+        early, self._early = self._early or (), None
         for data in early:
             self.data_received(data)
 
@@ -285,7 +308,7 @@ class WebSocketConnection(asyncio.Protocol):
     async def writable(self) -> bool:
         while self._paused_writing and not self._lost:
             waiter = self._loop.create_future()
-            self._writable_waiters.append(waiter)
+            self._writable_waiters = [*(self._writable_waiters or ()), waiter]
             await waiter
         return not self._lost
 
@@ -313,9 +336,9 @@ class WebSocketConnection(asyncio.Protocol):
                     self._fragments_binary = opcode is Opcode.BINARY
                     self._fragments = [_bytes(event)]
             elif opcode is Opcode.CONT:
-                self._fragments.append(_bytes(event))
+                parts = self._fragments = [*(self._fragments or ()), _bytes(event)]
                 if event.fin:
-                    parts, self._fragments = self._fragments, []
+                    self._fragments = None
                     self._message(b"".join(parts), self._fragments_binary)
             elif opcode is Opcode.PONG:
                 if self._session is not None:
@@ -426,7 +449,7 @@ class WebSocketConnection(asyncio.Protocol):
             logger.exception("%s: a connection callback failed", self.label)
 
     def _wake_writers(self) -> None:
-        waiters, self._writable_waiters = self._writable_waiters, []
+        waiters, self._writable_waiters = self._writable_waiters or (), None
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)

@@ -52,6 +52,8 @@ _contexts: weakref.WeakKeyDictionary[Any, ServerContext] = weakref.WeakKeyDictio
 class WebSocketProtocol(WebSocketConnection):
     """``uvicorn --ws phoenix_py.uvicorn:WebSocketProtocol``: see the module docs."""
 
+    __slots__ = ()
+
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], **_: Any) -> None:
         context = _contexts.get(server_state)
         if context is None or context.state is not app_state:
