@@ -1,4 +1,5 @@
-"""Alembic's entry point: runs the migrations on the connection ``database.migrate`` hands over."""
+"""Alembic's entry point: runs the migrations on the connection that
+``store._run_migrations`` hands over (``ChatStore.prepare`` calls it at start)."""
 
 from __future__ import annotations
 
