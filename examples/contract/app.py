@@ -26,6 +26,8 @@ from phoenix_py import (
 from phoenix_py.auth import JWTAuth
 from phoenix_py.presence import Presence
 
+from .live import live_routes
+
 
 @dataclass(frozen=True)
 class ContractState:
@@ -197,6 +199,7 @@ def create_app(
         routes=[
             Route("/api/broadcast", broadcast, methods=["POST"]),
             Route("/api/disconnect", disconnect, methods=["POST"]),
+            *live_routes(endpoint, SECRET_KEY),
             Mount(
                 "/socket",
                 app=endpoint.socket_app(

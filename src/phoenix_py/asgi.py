@@ -96,12 +96,16 @@ class Endpoint:
         slow_consumer: Literal["disconnect", "drop_oldest"] = "disconnect",
         websocket: bool = True,
         longpoll: bool | LongPollOptions = False,
+        context: Any = None,
     ) -> SocketApp:
         """An ASGI app serving ``socket_cls`` below where it is mounted: at
         ``/websocket`` unless ``websocket=False``, and at ``/longpoll`` when
         ``longpoll`` is ``True`` or ``LongPollOptions(...)`` (off by default, as
         in Phoenix). ``check_origin`` applies to both; the other arguments are
-        WebSocket options (``transports.websocket.WebSocketOptions``)."""
+        WebSocket options (``transports.websocket.WebSocketOptions``), and
+        ``context``, which every socket of this mount gets as ``socket.context``
+        (for what a library mounts, such as ``phoenix_py.live``; an application
+        hands its own objects through ``Endpoint(state=...)``)."""
         check_origin = validate_check_origin(check_origin)
         if not websocket and longpoll is False:
             raise UsageError(
@@ -117,15 +121,22 @@ class Endpoint:
                 max_buffered_bytes=max_buffered_bytes,
                 slow_consumer=slow_consumer,
             )
-        longpoll_app = None
+        longpoll_options = None
         if longpoll is not False:
-            options = LongPollOptions() if longpoll is True else longpoll
-            if not isinstance(options, LongPollOptions):
+            longpoll_options = LongPollOptions() if longpoll is True else longpoll
+            if not isinstance(longpoll_options, LongPollOptions):
                 raise UsageError(f"longpoll={longpoll!r}: pass True, False or LongPollOptions(...)")
-            longpoll_app = LongPollApp(
-                self, socket_cls, options, check_origin, self._longpoll(), self._secret_key
+        app = SocketApp(self, socket_cls, websocket_options, context)
+        if longpoll_options is not None:
+            app.longpoll = LongPollApp(
+                app,
+                socket_cls,
+                longpoll_options,
+                check_origin,
+                self._longpoll(),
+                self._secret_key,
             )
-        return SocketApp(self, socket_cls, websocket_options, longpoll_app)
+        return app
 
     def _longpoll(self) -> LongPollSessions:
         """This node's LongPoll sessions, shared by every socket handler mounted."""
@@ -205,7 +216,12 @@ class Endpoint:
     # The transport contract (transports.base.SocketHost)
 
     async def connect(
-        self, socket_cls: type[Socket], params: dict[str, Any], info: ConnectInfo
+        self,
+        socket_cls: type[Socket],
+        params: dict[str, Any],
+        info: ConnectInfo,
+        *,
+        context: Any = None,
     ) -> Socket:
         """A new ``socket_cls`` whose ``connect`` and ``id`` have accepted the request;
         ``ConnectionRefused`` (with the HTTP status to answer) otherwise."""
@@ -220,6 +236,7 @@ class Endpoint:
         self._at_capacity = False
         socket = socket_cls()
         socket.params, socket.connect_info, socket.state = params, info, self.state
+        socket.context = context
         name = socket_cls.__name__
         try:
             accepted = await socket.connect(params, info)
@@ -262,19 +279,33 @@ class Endpoint:
 
 
 class SocketApp:
-    """The ASGI app for one socket handler; see ``Endpoint.socket_app``."""
+    """The ASGI app for one socket handler; see ``Endpoint.socket_app``.
+
+    It is its transports' ``SocketHost``: the endpoint's, with this mount's ``context``.
+    """
 
     def __init__(
         self,
         endpoint: Endpoint,
         socket_cls: type[Socket],
         websocket: WebSocketOptions | None,
-        longpoll: LongPollApp | None,
+        context: Any,
     ) -> None:
         self.endpoint = endpoint
         self.socket_cls = socket_cls
         self.websocket_options = websocket
-        self.longpoll = longpoll
+        self.context = context
+        self.longpoll: LongPollApp | None = None
+
+    async def connect(
+        self, socket_cls: type[Socket], params: dict[str, Any], info: ConnectInfo
+    ) -> Socket:
+        return await self.endpoint.connect(socket_cls, params, info, context=self.context)
+
+    def open(
+        self, socket: Socket, serializer: Serializer, transport: Transport, *, max_frame_size: int
+    ) -> SocketServer:
+        return self.endpoint.open(socket, serializer, transport, max_frame_size=max_frame_size)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -283,7 +314,7 @@ class SocketApp:
         if kind == "lifespan":
             await _serve_lifespan(self.endpoint, receive, send)
         elif kind == "websocket" and websocket is not None and path.endswith("/websocket"):
-            await serve_websocket(self.endpoint, self.socket_cls, websocket, scope, receive, send)
+            await serve_websocket(self, self.socket_cls, websocket, scope, receive, send)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})
         elif websocket is not None and path.endswith("/websocket"):

@@ -92,6 +92,8 @@ class Socket:
         self.socket_id: str | None = None
         #: The application's state, as given to ``Endpoint(state=...)``.
         self.state: Any = None
+        #: What the mount serving this socket was given (``socket_app(context=...)``).
+        self.context: Any = None
         #: Epoch seconds at which the server closes this socket (1008), if set.
         self.expires_at: float | None = None
         #: Topics on which a ``disconnect`` broadcast closes this socket, besides its id.

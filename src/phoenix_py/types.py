@@ -108,3 +108,5 @@ class SocketView(Protocol):
     socket_id: str | None
     #: The application's state, as given to ``Endpoint(state=...)``.
     state: Any
+    #: What the mount serving the socket was given (``socket_app(context=...)``).
+    context: Any

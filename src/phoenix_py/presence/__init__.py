@@ -79,25 +79,30 @@ class Presence:
         )
         pubsub.add_service(self.tracker)
 
-    def track(self, channel: Channel, key: str | int, meta: dict[str, Any]) -> str:
-        """Track ``channel`` on its topic under ``key``; returns the new phx_ref."""
+    def track(
+        self, channel: Channel, key: str | int, meta: dict[str, Any], *, topic: str | None = None
+    ) -> str:
+        """Track ``channel`` on its topic (or ``topic``) under ``key`` until it stops;
+        returns the new phx_ref."""
         ref = new_ref()
         first = not self.tracker.is_tracking(channel)
-        if not self.tracker.track(channel, channel.topic, str(key), meta, ref):
+        if not self.tracker.track(channel, topic or channel.topic, str(key), meta, ref):
             raise UsageError(f"{key!r} is already tracked for this channel; use update")
         if first:
             channel.on_exit(lambda: self.tracker.untrack_owner(channel))
         return ref
 
-    def update(self, channel: Channel, key: str | int, meta: dict[str, Any]) -> str:
+    def update(
+        self, channel: Channel, key: str | int, meta: dict[str, Any], *, topic: str | None = None
+    ) -> str:
         """Replace the meta of a tracked presence; returns the new phx_ref."""
         ref = new_ref()
-        if not self.tracker.update(channel, channel.topic, str(key), meta, ref):
+        if not self.tracker.update(channel, topic or channel.topic, str(key), meta, ref):
             raise UsageError(f"{key!r} is not tracked for this channel; track it first")
         return ref
 
-    def untrack(self, channel: Channel, key: str | int) -> None:
-        self.tracker.untrack(channel, channel.topic, str(key))
+    def untrack(self, channel: Channel, key: str | int, *, topic: str | None = None) -> None:
+        self.tracker.untrack(channel, topic or channel.topic, str(key))
 
     def list(self, topic: str) -> dict[str, Any]:
         """``{key: {"metas": [...]}}`` for ``topic`` across the cluster, through ``fetch``."""

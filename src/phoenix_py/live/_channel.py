@@ -1,0 +1,358 @@
+"""One live view over the socket: the ``lv:<id>`` channel (LIVEVIEW_PROTOCOL.md §2, §4, §5).
+
+``LiveChannel`` is a phoenix_py ``Channel``, so a view runs as one: its
+callbacks one at a time in arrival order, a crash stops this view only
+(``phx_error``; the client rejoins and the view mounts afresh), and the
+socket and its other views go on.
+
+* join: the CSRF check made at connect, the session token (its id must be
+  the topic's), the static token, then the route (a navigation join must stay
+  in the token's live session: ``unauthorized``; a bad token: ``stale``; both
+  make the client load the page), mount, handle_params, and the full render:
+  ``{"rendered": ..., "liveview_version": "1.2.12"}``. A mount that navigates
+  answers ``{"redirect": ...}`` or ``{"live_redirect": ...}`` instead.
+* ``event``: decoded (forms as Plug decodes them, ``_target`` as a key path),
+  ``handle_event``, then the reply: ``{"diff": ...}`` or ``{}``; a hook's reply
+  value travels as the diff's ``"r"``; ``push_event``s as ``"e"``; a changed
+  ``page_title`` as ``"t"``.
+* ``live_patch``: ``handle_params`` on the same view, or ``{"link_redirect":
+  true}`` for a URL of another view.
+* messages (pubsub, ``send_info``, async results): their callback, then a
+  ``diff`` push when anything changed.
+* navigation from a callback: ``push_patch`` runs ``handle_params`` and pushes
+  ``live_patch`` before the diff; ``push_navigate`` and ``redirect`` answer
+  (or push) ``live_redirect``/``redirect`` and stop the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from .._core.message import Broadcast
+from .._core.params import parse_params
+from ..channel import Channel, ChannelReply, error
+from ..pubsub.base import PubSub
+from ._render import Renderer
+from ._routes import Routes
+from ._tokens import SessionToken, Tokens
+from .view import LiveView, Navigation
+
+logger = logging.getLogger("phoenix_py.live")
+
+LIVEVIEW_VERSION = "1.2.12"
+STALE = {"reason": "stale"}
+UNAUTHORIZED = {"reason": "unauthorized"}
+_MAX_PATCHES = 20  # as Phoenix: a push_patch loop stops here
+
+
+class LiveContext(Protocol):
+    """What the live channel needs from the app that mounted it (``app.Live``)."""
+
+    tokens: Tokens
+    router: Routes
+    pubsub: PubSub
+
+    def renderer(self, view: type[LiveView]) -> Renderer:
+        """A fresh renderer of ``view``'s compiled template."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _AsyncDone:
+    done: Callable[[Any, BaseException | None], Awaitable[None]]
+    result: Any
+    error: BaseException | None
+
+
+class _Forward:
+    """A pubsub subscriber handing what arrives to the view's ``handle_info``, in order."""
+
+    __slots__ = ("channel",)
+
+    def __init__(self, channel: LiveChannel) -> None:
+        self.channel = channel
+
+    def deliver(self, message: Any, cache: dict[Any, Any]) -> None:
+        self.channel.send_info(message)
+
+
+class LiveChannel(Channel):
+    """The channel behind one live view; see the module docs."""
+
+    view: LiveView
+    renderer: Renderer
+    url: str
+
+    async def join(self, topic: str, payload: Any) -> ChannelReply | dict[str, Any]:
+        live: LiveContext = self.socket.context
+        if not isinstance(payload, dict) or not self.socket.assigns.get("csrf_ok"):
+            return error(STALE)
+        token = live.tokens.verify_session(payload.get("session"))
+        view_id = topic[len("lv:") :]
+        if token is None or token.id != view_id:
+            return error(STALE)
+        static = payload.get("static")
+        dead_flash = {} if static is None else live.tokens.verify_static(static, view_id)
+        if dead_flash is None:
+            return error(STALE)
+        url = payload.get("redirect") or payload.get("url")
+        if not isinstance(url, str):
+            return error(STALE)
+        found = self._route(live, token, url, navigating="redirect" in payload)
+        if isinstance(found, ChannelReply):
+            return found
+        view_cls, path_params = found
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._subscriptions: dict[str, _Forward] = {}
+        self.view = view_cls(self)
+        self.renderer = live.renderer(view_cls)
+        self.url = url
+        flash = {**dead_flash, **live.tokens.verify_flash(payload.get("flash"))}
+        self.view.assign(flash=flash)
+        params = {**parse_params(urlsplit(url).query), **path_params}
+        await self.view.mount(params, token.session)
+        navigated = self._join_navigation(live)
+        if navigated is not None:
+            return navigated
+        await self.view.handle_params(params, url)
+        reply: dict[str, Any] = {}
+        ended = await self._navigate(live, reply)
+        if ended is not None:
+            return error(ended)
+        rendered = self._render(full=True)
+        return {"rendered": rendered, "liveview_version": LIVEVIEW_VERSION, **reply}
+
+    def _route(
+        self, live: LiveContext, token: SessionToken, url: str, *, navigating: bool
+    ) -> tuple[type[LiveView], dict[str, str]] | ChannelReply:
+        matched = live.router.match(url)
+        if navigating:
+            if matched is None or matched[0].live_session != token.live_session:
+                return error(UNAUTHORIZED)
+            return matched[0].view, matched[1]
+        route = live.router.by_name.get(token.view)
+        if route is None:
+            return error(STALE)
+        if matched is not None and matched[0].view is route.view:
+            return route.view, matched[1]
+        return route.view, {}
+
+    def _join_navigation(self, live: LiveContext) -> ChannelReply | None:
+        navigation = self.view.navigation
+        if navigation is None or navigation.kind == "patch":
+            return None
+        self.view.navigation = None
+        return error(self._redirect_payload(live, navigation))
+
+    # Client events
+
+    async def handle_in(self, event: str, payload: Any) -> ChannelReply | None:
+        live: LiveContext = self.socket.context
+        if not isinstance(payload, dict):
+            return error({"reason": "malformed payload"})
+        if event == "event":
+            return await self._event(live, payload)
+        if event == "live_patch":
+            return await self._live_patch(live, payload)
+        if event == "cids_will_destroy":
+            return _ok({})
+        if event == "cids_destroyed":
+            return _ok({"cids": payload.get("cids", [])})
+        return error({"reason": f"unknown event {event!r}"})
+
+    async def _event(self, live: LiveContext, payload: dict[str, Any]) -> ChannelReply:
+        name = payload.get("event")
+        kind = payload.get("type")
+        if not isinstance(name, str) or not isinstance(kind, str):
+            return error({"reason": "malformed event"})
+        if "cid" in payload and isinstance(payload["cid"], int):
+            return error({"reason": f"no component with cid {payload['cid']}"})
+        value = _event_value(kind, payload.get("value"), payload.get("meta"))
+        if name == "lv:clear-flash":
+            key = value.get("key")
+            self.view.clear_flash(key if isinstance(key, str) else None)
+            answer = None
+        else:
+            answer = await self.view.handle_event(name, value)
+        ended = await self._navigate(live, None)
+        if ended is not None:
+            self.stop("shutdown")
+            return _ok(ended)
+        reply: dict[str, Any] = {}
+        diff = self._render(full=False)
+        if isinstance(answer, dict) and kind == "hook":
+            diff["r"] = answer
+        if diff:
+            reply["diff"] = diff
+        return _ok(reply)
+
+    async def _live_patch(self, live: LiveContext, payload: dict[str, Any]) -> ChannelReply:
+        url = payload.get("url")
+        if not isinstance(url, str):
+            return error({"reason": "malformed live_patch"})
+        matched = live.router.match(url)
+        if matched is None or matched[0].view is not type(self.view):
+            return _ok({"link_redirect": True})
+        self.url = url
+        params = {**parse_params(urlsplit(url).query), **matched[1]}
+        await self.view.handle_params(params, url)
+        ended = await self._navigate(live, None)
+        if ended is not None:
+            self.stop("shutdown")
+            return _ok(ended)
+        diff = self._render(full=False)
+        return _ok({"diff": diff} if diff else {})
+
+    # Messages
+
+    async def handle_info(self, message: Any) -> None:
+        live: LiveContext = self.socket.context
+        if isinstance(message, _AsyncDone):
+            await message.done(message.result, message.error)
+        else:
+            await self.view.handle_info(message)
+        ended = await self._navigate(live, None)
+        if ended is not None:
+            [(event, target)] = ended.items()
+            self.push(event, target)
+            self.stop("shutdown")
+            return
+        diff = self._render(full=False)
+        if diff:
+            self.push("diff", diff)
+
+    async def terminate(self, reason: str | BaseException) -> None:
+        view = getattr(self, "view", None)
+        if view is None:
+            return
+        for task in list(self._tasks):
+            task.cancel()
+        for topic in list(self._subscriptions):
+            self.unsubscribe(topic)
+        await view.terminate(reason)
+
+    # After a callback: navigation, then the render
+
+    async def _navigate(
+        self, live: LiveContext, join_reply: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Carry out what a callback asked for. A patch runs ``handle_params`` and
+        goes out as a ``live_patch`` push (in ``join_reply`` during a join); a
+        navigate or redirect ends the view: its payload is returned."""
+        for _ in range(_MAX_PATCHES):
+            navigation = self.view.navigation
+            if navigation is None:
+                return None
+            self.view.navigation = None
+            if navigation.kind != "patch":
+                return self._redirect_payload(live, navigation)
+            matched = live.router.match(navigation.to)
+            if matched is None or matched[0].view is not type(self.view):
+                raise ValueError(
+                    f"push_patch to {navigation.to!r}: patch to the same view; "
+                    "use push_navigate for another one"
+                )
+            self.url = navigation.to
+            patch = {"to": navigation.to, "kind": "replace" if navigation.replace else "push"}
+            if join_reply is not None:
+                join_reply["live_patch"] = patch
+            else:
+                self.push("live_patch", patch)
+            params = {**parse_params(urlsplit(navigation.to).query), **matched[1]}
+            await self.view.handle_params(params, navigation.to)
+        name = type(self.view).__name__
+        raise RuntimeError(f"{name}: more than {_MAX_PATCHES} push_patch in a row")
+
+    def _redirect_payload(self, live: LiveContext, navigation: Navigation) -> dict[str, Any]:
+        target: dict[str, Any] = {"to": navigation.to}
+        flash = self.view.assigns.get("flash") or {}
+        if flash:
+            target["flash"] = live.tokens.sign_flash(flash)
+        if navigation.kind == "redirect":
+            return {"redirect": target}
+        target["kind"] = "replace" if navigation.replace else "push"
+        return {"live_redirect": target}
+
+    def _render(self, *, full: bool) -> dict[str, Any]:
+        view = self.view
+        changed = None if full else view.changed
+        diff = self.renderer.render(view.assigns, changed, view.streams)
+        if "page_title" in view.assigns and (full or "page_title" in view.changed):
+            diff["t"] = str(view.assigns["page_title"])
+        if view.events:
+            diff["e"] = view.events
+            view.events = []
+        view.changed = set()
+        for ops in view.streams.values():
+            ops.clear()
+        return diff
+
+    # ViewRuntime
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    def subscribe(self, topic: str) -> None:
+        if topic not in self._subscriptions:
+            forward = self._subscriptions[topic] = _Forward(self)
+            live: LiveContext = self.socket.context
+            live.pubsub.subscribe(topic, forward)
+
+    def unsubscribe(self, topic: str) -> None:
+        forward = self._subscriptions.pop(topic, None)
+        if forward is not None:
+            live: LiveContext = self.socket.context
+            live.pubsub.unsubscribe(topic, forward)
+
+    async def broadcast_to(self, topic: str, event: str, payload: Any) -> None:
+        live: LiveContext = self.socket.context
+        await live.pubsub.broadcast(topic, Broadcast(topic, event, payload))
+
+    def track(self, presence: Any, topic: str, key: str, meta: dict[str, Any]) -> None:
+        presence.track(self, key, meta, topic=topic)
+
+    def spawn(
+        self, work: Awaitable[Any], done: Callable[[Any, BaseException | None], Awaitable[None]]
+    ) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+
+        def finished(task: asyncio.Task[Any]) -> None:
+            self._tasks.discard(task)
+            if task.cancelled():
+                return
+            failure = task.exception()
+            self.send_info(_AsyncDone(done, None if failure else task.result(), failure))
+
+        task.add_done_callback(finished)
+
+
+def _ok(payload: dict[str, Any]) -> ChannelReply:
+    return ChannelReply("ok", payload)
+
+
+def _event_value(kind: str, value: Any, meta: Any) -> dict[str, Any]:
+    """An event's value as ``handle_event`` gets it (Phoenix's ``decode_event_type``)."""
+    if kind == "form":
+        decoded = parse_params(value) if isinstance(value, str) else {}
+        if isinstance(meta, dict):
+            decoded.update(meta)
+        target = decoded.get("_target")
+        if isinstance(target, str):
+            decoded["_target"] = _key_path(target)
+        return decoded
+    if isinstance(value, dict):
+        return value
+    return {} if value is None else {"value": value}
+
+
+def _key_path(name: str) -> list[str]:
+    """``user[address][city]`` as ``["user", "address", "city"]``."""
+    head, _, rest = name.partition("[")
+    return [head, *[part for part in rest.replace("]", "").split("[") if part]] if rest else [head]
