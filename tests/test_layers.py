@@ -36,7 +36,7 @@ LAYERS: list[list[str]] = [
     ["_core.serializer"],
     ["_core.socket_state"],
     ["_core"],
-    ["types", "auth", "pubsub.codec", "live._expr", "live._html", "live._tokens"],
+    ["types", "auth", "pubsub.codec", "live._expr", "live._html", "live._tokens", "live._client"],
     ["pubsub.adapter", "_ws_asgi", "live._compile"],
     ["pubsub.memory", "pubsub.redis", "_ws_connection", "live._render"],
     ["pubsub.base", "live.view"],
@@ -52,13 +52,13 @@ LAYERS: list[list[str]] = [
     ["transports.websocket", "transports.longpoll", "transports"],
     ["asgi"],
     ["uvicorn", "testing", "live.app"],
-    ["", "live"],  # phoenix_py itself (__init__.py), phoenix_py.live
+    ["", "live", "live.testing"],  # phoenix_py itself (__init__.py), phoenix_py.live
 ]
 
 CORE_FORBIDDEN = frozenset({"asyncio", "starlette", "uvicorn", "redis", "websockets", "anyio"})
 CORE_MAY_IMPORT = frozenset({"errors"})
 #: Outside _core, the other modules without I/O: the live template compiler and renderer.
-PURE = ("live._expr", "live._compile", "live._render", "live._html", "live._tokens")
+PURE = ("live._expr", "live._compile", "live._render", "live._html", "live._tokens", "live._client")
 
 
 def module_name(path: Path) -> str:

@@ -26,7 +26,7 @@ from phoenix_py import (
 from phoenix_py.auth import JWTAuth
 from phoenix_py.presence import Presence
 
-from .live import live_routes
+from .live import ASSET_ROUTES, contract_live
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,7 @@ def create_app(
         broadcast_period=min(1.5, presence_down_period / 4),
     )
     endpoint = Endpoint(pubsub, state=ContractState(presence, auth), secret_key=SECRET_KEY)
+    live = contract_live(endpoint, SECRET_KEY)
 
     async def broadcast(request: Request) -> JSONResponse:
         body = await request.json()
@@ -199,7 +200,8 @@ def create_app(
         routes=[
             Route("/api/broadcast", broadcast, methods=["POST"]),
             Route("/api/disconnect", disconnect, methods=["POST"]),
-            *live_routes(endpoint, SECRET_KEY),
+            *ASSET_ROUTES,
+            *live.routes(),
             Mount(
                 "/socket",
                 app=endpoint.socket_app(
@@ -211,4 +213,5 @@ def create_app(
     )
     app.state.endpoint = endpoint
     app.state.presence = presence
+    app.state.live = live
     return app

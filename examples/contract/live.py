@@ -314,9 +314,13 @@ def _int(value: Any) -> int:
         return 0
 
 
-def live_routes(endpoint: Endpoint, secret_key: str) -> list[BaseRoute]:
-    """The live pages and the assets they load."""
-    live = Live(
+#: The client builds and app.js the live pages load.
+ASSET_ROUTES: list[BaseRoute] = [Route("/lv-assets/{name}", asset)]
+
+
+def contract_live(endpoint: Endpoint, secret_key: str) -> Live:
+    """The live pages of LIVE_CONTRACT.md (``live.routes()`` serves them)."""
+    return Live(
         endpoint,
         [
             LiveSession(
@@ -343,4 +347,3 @@ def live_routes(endpoint: Endpoint, secret_key: str) -> list[BaseRoute]:
         layout=layout,
         check_origin=False,
     )
-    return [Route("/lv-assets/{name}", asset), *live.routes()]

@@ -105,12 +105,14 @@ async def connect(
     auth_token: str | None = None,
     endpoint: Endpoint | None = None,
     state: Any = None,
+    context: Any = None,
 ) -> TestSocket:
     """Connect ``socket_cls`` with ``params`` (strings, as a query string gives).
 
     ``endpoint`` defaults to a fresh one (in-memory pubsub) holding ``state``
     (what ``Endpoint(state=...)`` gives sockets and channels); pass your app's
     endpoint instead to share its pubsub, presence and state with the test.
+    ``context`` is what ``socket_app(context=...)`` would give the socket.
     Raises ``ConnectionRefused`` (with its ``status``) when the socket refuses.
     """
     if endpoint is None:
@@ -128,7 +130,7 @@ async def connect(
         query_string="",
         auth_token=auth_token,
     )
-    socket = await endpoint.connect(socket_cls, params, info)
+    socket = await endpoint.connect(socket_cls, params, info, context=context)
     return TestSocket(endpoint, socket)
 
 
@@ -264,7 +266,7 @@ class TestSocket:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             if raise_crashes:
-                self._raise_crash()
+                self.raise_crash()
             found = probe()
             if found is not None or asyncio.get_running_loop().time() >= deadline:
                 return found
@@ -299,14 +301,15 @@ class TestSocket:
     async def refute(self, match: Callable[[Message], bool], what: str, timeout: float) -> None:
         """No message that ``match`` accepts arrives within ``timeout`` seconds."""
         await asyncio.sleep(timeout)
-        self._raise_crash()
+        self.raise_crash()
         offending = [
             m for i, m in enumerate(self._recorder.messages) if i not in self._consumed and match(m)
         ]
         if offending:
             raise AssertionError(f"expected no {what}; the client got {offending!r}")
 
-    def _raise_crash(self) -> None:
+    def raise_crash(self) -> None:
+        """Raise the first channel exception recorded and not raised yet, if any."""
         if self._crashes:
             raise self._crashes.pop(0)
 
