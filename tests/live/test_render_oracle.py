@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from phoenix_py.live._client import ClientTree
 from phoenix_py.live._compile import compile_template
 from phoenix_py.live._html import to_html
 from phoenix_py.live._render import Renderer
@@ -114,6 +115,13 @@ def test_the_client_rebuilds_every_full_render(
         diffs.append(diff)
     client = oracle.merge(diffs)
     assert client == [full_html(name, values) for values in rendered]
+    # the test toolkit's own merge (live._client) agrees with the client's
+    tree = ClientTree(diffs[0])
+    mirrored = [tree.html()]
+    for diff in diffs[1:]:
+        tree.merge(diff)
+        mirrored.append(tree.html())
+    assert mirrored == client
 
 
 def test_a_changed_title_resends_no_statics() -> None:
