@@ -2,6 +2,7 @@
 
     python -m benchmarks fanout --servers phoenix_py,phoenix_py_asgi,socketio
     python -m benchmarks idle --connections 5000,18000
+    python -m benchmarks idle --idle-topics shared --heartbeat-spread connect
     python -m benchmarks rooms --rooms 3000
     python -m benchmarks all [--quick]
 
@@ -21,6 +22,8 @@ import uvloop
 from benchmarks import report
 from benchmarks.loadgen.coordinator import MAX_SOCKETS_PER_WORKER
 from benchmarks.scenarios import (
+    HEARTBEAT_SPREADS,
+    IDLE_TOPICS,
     Environment,
     FanoutSettings,
     IdleSettings,
@@ -29,7 +32,7 @@ from benchmarks.scenarios import (
     idle,
     rooms,
 )
-from benchmarks.servers.launch import BUILTIN, Target, parse_target
+from benchmarks.servers.launch import BUILTIN, Target, parse_target, parse_variant
 
 # Defaults, then what --quick changes: (full, quick)
 DEFAULTS: dict[str, tuple[Any, Any]] = {
@@ -43,6 +46,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "connections": ("5000,18000", "200"),
     "idle_window": (60.0, 5.0),
     "settle": (5.0, 1.0),
+    "baseline": (2.0, 0.5),
     "rooms": (3000, 200),
     "interval": (2.0, 1.0),
 }
@@ -50,6 +54,14 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
 
 def numbers(text: str) -> list[int]:
     return [int(part.replace("_", "")) for part in text.split(",") if part]
+
+
+def choices(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
+    chosen = [part for part in text.split(",") if part]
+    for part in chosen:
+        if part not in allowed:
+            raise SystemExit(f"{option}: {part!r} is not one of {', '.join(allowed)}")
+    return chosen
 
 
 def parser() -> argparse.ArgumentParser:
@@ -72,6 +84,14 @@ def parser() -> argparse.ArgumentParser:
         help="another server: name=ws://host:port/path,adapter=phoenix|socketio"
         "[,pid=1234] (repeatable)",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a built-in server with more arguments, measured under its own name: "
+        "name=builtin[:arguments], e.g. 'phoenix_py_gcoff=phoenix_py:--gc off' (repeatable)",
+    )
     parser.add_argument("--quick", action="store_true", help="small N and short windows")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     group = parser.add_argument_group("fanout")
@@ -89,6 +109,24 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--connections", help="connection counts (default 5000,18000)")
     group.add_argument("--idle-window", type=float, help="seconds of idle CPU (default 60)")
     group.add_argument("--settle", type=float, help="seconds after joining before memory")
+    group.add_argument(
+        "--idle-topics",
+        default="per-connection",
+        help="per-connection: connection n joins bench:<n> (default); shared: every "
+        "connection joins bench:idle; both, comma-separated, are measured side by side",
+    )
+    group.add_argument(
+        "--heartbeat-spread",
+        default="even",
+        help="even: phoenix.js heartbeats spread evenly over the interval across the "
+        "connections (default); connect: each one's 30 s after its own open, in bursts "
+        "as long as the connect phase; comma-separated for both",
+    )
+    group.add_argument(
+        "--baseline",
+        type=float,
+        help="seconds of the fresh server's own CPU before connecting (default 2)",
+    )
     group = parser.add_argument_group("rooms")
     group.add_argument("--rooms", type=int, help="number of rooms (default 3000)")
     group.add_argument("--members", default="2-6", help="members per room, min-max")
@@ -105,6 +143,13 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--sockets-per-address", type=int, default=10_000)
     group.add_argument(
         "--connect-concurrency", type=int, default=100, help="connects in flight per worker"
+    )
+    group.add_argument(
+        "--connect-rate",
+        type=float,
+        help="pace the connects at this many per second in all (clients arriving over "
+        "time, so that per-connection timers such as uvicorn's pings are spread as in "
+        "production); default: as fast as the server takes them",
     )
     group.add_argument(
         "--heartbeat",
@@ -128,6 +173,7 @@ def targets(args: argparse.Namespace) -> list[Target]:
         if name not in BUILTIN:
             raise SystemExit(f"unknown server {name!r}; built-in: {', '.join(BUILTIN)}")
         chosen.append(BUILTIN[name])
+    chosen += [parse_variant(spec) for spec in args.variant]
     chosen += [parse_target(spec) for spec in args.target]
     if not chosen:
         raise SystemExit("no server to measure: give --servers or --target")
@@ -144,6 +190,7 @@ async def run(args: argparse.Namespace) -> None:
         sockets_per_worker=args.sockets_per_worker,
         sockets_per_address=args.sockets_per_address,
         connect_concurrency=args.connect_concurrency,
+        connect_rate=args.connect_rate,
         heartbeat_seconds=args.heartbeat,
     )
     out: Path = args.out
@@ -161,7 +208,16 @@ async def run(args: argparse.Namespace) -> None:
         fanout_results = await fanout(servers, fanout_settings, environment)
         sections.append(save(out, "fanout", fanout_settings, machine_settings, fanout_results))
     if args.scenario in ("idle", "all"):
-        idle_settings = IdleSettings(numbers(args.connections), args.settle, args.idle_window)
+        idle_settings = IdleSettings(
+            numbers(args.connections),
+            args.settle,
+            args.idle_window,
+            topics=choices(args.idle_topics, IDLE_TOPICS, "--idle-topics"),
+            heartbeat_spread=choices(
+                args.heartbeat_spread, HEARTBEAT_SPREADS, "--heartbeat-spread"
+            ),
+            baseline=args.baseline,
+        )
         idle_results = await idle(servers, idle_settings, environment)
         sections.append(save(out, "idle", idle_settings, machine_settings, idle_results))
     if args.scenario in ("rooms", "all"):

@@ -143,12 +143,21 @@ def idle_markdown(results: list[IdleResult]) -> str:
             result.server,
             f"{result.connections:,}",
             f"{result.connected:,}",
+            f"{result.topics}, {result.heartbeat_spread}",
             thousands(result.connects_per_s),
+            connect_bound(result),
             None
             if result.memory_per_connection_bytes is None
             else f"{result.memory_per_connection_bytes / 1024:.1f}",
             result.idle_cpu_us_per_connection_per_s,
+            result.idle_cpu_us_per_keepalive,
+            None
+            if result.keepalives_in_window is None
+            else f"{result.keepalives_in_window:,} / {result.pings_in_window:,}",
             result.window_seconds,
+            None
+            if result.server_core_other_share is None
+            else f"{result.server_core_other_share:.1%}",
             result.error or "",
         ]
         for result in results
@@ -158,13 +167,29 @@ def idle_markdown(results: list[IdleResult]) -> str:
             "server",
             "connections",
             "joined",
+            "topics, heartbeats",
             "connect+join/s",
+            "connect: server µs/conn; server, load generator CPU",
             "memory KiB/connection",
             "idle CPU µs per connection per s",
+            "idle CPU µs per keep-alive",
+            "keep-alives / WS pings in window",
             "window s",
+            "other load on the server's core",
             "note",
         ],
         rows,
+    )
+
+
+def connect_bound(result: IdleResult) -> str | None:
+    """The connect phase's server CPU per connection and who was busy (shares of a core)."""
+    if result.connect_server_cpu_us_per_connection is None:
+        return None
+    loadgen = " + ".join(f"{share:.0%}" for share in result.connect_loadgen_cpu)
+    return (
+        f"{result.connect_server_cpu_us_per_connection:.0f}; "
+        f"{result.connect_server_cpu_share:.0%}, {loadgen}"
     )
 
 

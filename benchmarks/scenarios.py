@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
@@ -23,10 +24,26 @@ from benchmarks.loadgen.coordinator import (
     split,
     workers_for,
 )
-from benchmarks.servers.launch import RunningServer, ServerFailed, Target, cpu_seconds, rss_bytes
+from benchmarks.servers.launch import (
+    RunningServer,
+    ServerFailed,
+    Target,
+    cores_busy_seconds,
+    cpu_seconds,
+    cpu_times,
+    rss_bytes,
+)
 
 FANOUT_TOPIC = "bench:fanout"
+#: The idle scenario's topic when every connection joins the same one (``shared``);
+#: with ``per-connection`` connection n joins ``bench:<n>``.
 IDLE_TOPIC = "bench:idle"
+IDLE_TOPICS = ("per-connection", "shared")
+#: ``even``: phoenix.js heartbeats spread evenly over the interval across the
+#: connections (clients that connected at random times); ``connect``: each
+#: connection's heartbeats 30 s after its own open, so they come in bursts
+#: as long as the connect phase.
+HEARTBEAT_SPREADS = ("even", "connect")
 #: Pads the payload ({"seq", "t", "pad"}) to about 200 bytes of JSON.
 PAD = "x" * 160
 START_DELAY_NS = 200_000_000
@@ -41,6 +58,8 @@ class Environment:
     sockets_per_worker: int = 10_000
     sockets_per_address: int = 10_000
     connect_concurrency: int = 100
+    #: Connections/s in all, paced (clients arriving over time); None: as fast as possible.
+    connect_rate: float | None = None
     heartbeat_seconds: float = 30.0
     addresses: Iterator[str] = field(default_factory=source_addresses, repr=False)
 
@@ -67,6 +86,11 @@ class IdleSettings:
     connections: list[int]
     settle: float
     window: float
+    #: Shapes to measure, each for every server and N (side by side in one run).
+    topics: list[str] = field(default_factory=lambda: ["per-connection"])
+    heartbeat_spread: list[str] = field(default_factory=lambda: ["even"])
+    #: Seconds of the fresh server's CPU before any connection (its own idle work).
+    baseline: float = 2.0
 
 
 @dataclass
@@ -118,6 +142,8 @@ class IdleResult:
     server: str
     connections: int
     error: str | None = None
+    topics: str = ""
+    heartbeat_spread: str = ""
     connected: int = 0
     connects_per_s: float | None = None
     rss_fresh_bytes: int | None = None
@@ -126,6 +152,25 @@ class IdleResult:
     window_seconds: float | None = None
     idle_cpu_us_per_connection_per_s: float | None = None
     connections_lost: int = 0
+    #: The connect+join phase: server CPU per connection, the server's and each
+    #: load generator worker's share of a core (what bounds connect+join/s).
+    connect_server_cpu_us_per_connection: float | None = None
+    connect_server_cpu_share: float | None = None
+    connect_loadgen_cpu: list[float] = field(default_factory=list)
+    #: The fresh server's CPU with no connection, ms per s.
+    baseline_cpu_ms_per_s: float | None = None
+    #: In the window: client keep-alives sent (heartbeats, Engine.IO pongs), the
+    #: server's WebSocket pings received, and server CPU ÷ keep-alives.
+    keepalives_in_window: int | None = None
+    pings_in_window: int | None = None
+    idle_cpu_us_per_keepalive: float | None = None
+    #: What else kept the server's core busy in the window (share of a core):
+    #: above a few per cent the run was disturbed (another process on that core).
+    server_core_other_share: float | None = None
+    #: The kernel's share (stime) of the server's CPU in the window.
+    idle_cpu_system_share: float | None = None
+    #: time.monotonic() at the window's start (to line up a server's own logs).
+    window_start_monotonic: float | None = None
 
 
 @dataclass
@@ -154,6 +199,7 @@ class Session:
             self.environment.addresses,
             sockets_per_address=self.environment.sockets_per_address,
             concurrency=self.environment.connect_concurrency,
+            rate=self.environment.connect_rate,
             heartbeat_seconds=self.environment.heartbeat_seconds,
         )
         self.server.check_alive()
@@ -375,23 +421,52 @@ def describe(step: Step) -> str:
 async def idle(
     targets: list[Target], settings: IdleSettings, environment: Environment
 ) -> list[IdleResult]:
-    """N joined connections doing nothing but their protocol's keep-alive."""
+    """N joined connections doing nothing but their protocol's keep-alive.
+
+    For each N and each shape (topics and heartbeat spread), every server in
+    turn, so that the servers of one shape are measured next to each other.
+    """
+    for topics in settings.topics:
+        if topics not in IDLE_TOPICS:
+            raise ValueError(f"idle topics must be of {IDLE_TOPICS}, not {topics!r}")
+    for spread in settings.heartbeat_spread:
+        if spread not in HEARTBEAT_SPREADS:
+            raise ValueError(f"heartbeat spread must be of {HEARTBEAT_SPREADS}, not {spread!r}")
     results = []
-    for target in targets:
-        for connections in settings.connections:
-            result = IdleResult(target.name, connections)
-            results.append(result)
-            shares = split(connections, workers_for(connections, environment.sockets_per_worker))
-            print(f"idle: {target.name}, {connections} connections", flush=True)
-            try:
-                async with session(target, environment, len(shares)) as current:
-                    await measure_idle(
-                        current, [[(IDLE_TOPIC, share)] for share in shares], settings, result
+    for connections in settings.connections:
+        shares = split(connections, workers_for(connections, environment.sockets_per_worker))
+        for topics in settings.topics:
+            for spread in settings.heartbeat_spread:
+                for target in targets:
+                    result = IdleResult(
+                        target.name, connections, topics=topics, heartbeat_spread=spread
                     )
-            except (ServerFailed, RuntimeError) as exc:
-                result.error = str(exc)
-            print(f"  {result}", flush=True)
+                    results.append(result)
+                    print(
+                        f"idle: {target.name}, {connections} connections, {topics} topics, "
+                        f"{spread} heartbeats",
+                        flush=True,
+                    )
+                    try:
+                        async with session(target, environment, len(shares)) as current:
+                            await measure_idle(
+                                current, idle_groups(shares, topics), settings, result
+                            )
+                    except (ServerFailed, RuntimeError) as exc:
+                        result.error = str(exc)
+                    print(f"  {result}", flush=True)
     return results
+
+
+def idle_groups(shares: list[int], topics: str) -> list[list[tuple[str, int]]]:
+    """Worker i's (topic, count) groups: all on ``IDLE_TOPIC``, or connection n on ``bench:<n>``."""
+    if topics == "shared":
+        return [[(IDLE_TOPIC, share)] for share in shares]
+    groups, first = [], 0
+    for share in shares:
+        groups.append([(f"bench:{n}", 1) for n in range(first, first + share)])
+        first += share
+    return groups
 
 
 async def measure_idle(
@@ -401,26 +476,75 @@ async def measure_idle(
     result: IdleResult,
 ) -> None:
     pid = current.server.pid
+    loop = asyncio.get_running_loop()
+    if settings.baseline > 0:
+        cpu_before, started = cpu_seconds(pid), loop.time()
+        await asyncio.sleep(settings.baseline)
+        cpu_after, ended = cpu_seconds(pid), loop.time()
+        if cpu_before is not None and cpu_after is not None:
+            result.baseline_cpu_ms_per_s = round(
+                (cpu_after - cpu_before) / (ended - started) * 1e3, 3
+            )
     result.rss_fresh_bytes = rss_bytes(pid)
+    cpu_before = cpu_seconds(pid)
     opened = await current.open(groups)
+    cpu_after = cpu_seconds(pid)
     result.connected = opened.connected
     result.connects_per_s = round(opened.connected / opened.seconds, 1)
+    result.connect_loadgen_cpu = [
+        round(seconds / opened.seconds, 3) for seconds in opened.worker_cpu_seconds
+    ]
+    if cpu_before is not None and cpu_after is not None and opened.connected:
+        result.connect_server_cpu_us_per_connection = round(
+            (cpu_after - cpu_before) / opened.connected * 1e6, 1
+        )
+        result.connect_server_cpu_share = round((cpu_after - cpu_before) / opened.seconds, 3)
     if failure := opened.failure():
         result.error = failure
         return
+    if result.heartbeat_spread == "even":
+        start_ns = monotonic_ns() + START_DELAY_NS
+        workers = current.loadgen.workers
+        await asyncio.gather(
+            *(
+                worker.call(
+                    "spread_heartbeats",
+                    start_ns=start_ns,
+                    slot=slot,
+                    slots=len(workers),
+                    total=opened.connected,
+                )
+                for slot, worker in enumerate(workers)
+            )
+        )
     await asyncio.sleep(settings.settle)
     result.rss_joined_bytes = rss_bytes(pid)
     if result.rss_fresh_bytes is not None and result.rss_joined_bytes is not None:
         grown = result.rss_joined_bytes - result.rss_fresh_bytes
         result.memory_per_connection_bytes = round(grown / opened.connected, 1)
-    loop = asyncio.get_running_loop()
-    cpu_before, started = cpu_seconds(pid), loop.time()
+    await current.loadgen.call_all("keepalive")  # counts from the window's start
+    cores = current.environment.server_cpus
+    core_before = cores_busy_seconds(cores)
+    times_before, started = cpu_times(pid), loop.time()
+    result.window_start_monotonic = round(time.monotonic(), 3)
     await asyncio.sleep(settings.window)
-    cpu_after, ended = cpu_seconds(pid), loop.time()
+    times_after, ended = cpu_times(pid), loop.time()
+    core_after = cores_busy_seconds(cores)
+    counts = await current.loadgen.call_all("keepalive")
     result.window_seconds = round(ended - started, 2)
-    if cpu_before is not None and cpu_after is not None:
-        per_connection = (cpu_after - cpu_before) / opened.connected / (ended - started)
+    result.keepalives_in_window = sum(count["sent"] for count in counts)
+    result.pings_in_window = sum(count["pings"] for count in counts)
+    if times_before is not None and times_after is not None:
+        used = sum(times_after) - sum(times_before)
+        if used > 0:
+            result.idle_cpu_system_share = round((times_after[1] - times_before[1]) / used, 3)
+        per_connection = used / opened.connected / (ended - started)
         result.idle_cpu_us_per_connection_per_s = round(per_connection * 1e6, 3)
+        if result.keepalives_in_window:
+            result.idle_cpu_us_per_keepalive = round(used / result.keepalives_in_window * 1e6, 1)
+        if core_before is not None and core_after is not None:
+            other = (core_after - core_before - used) / (ended - started)
+            result.server_core_other_share = round(max(0.0, other), 3)
     states = await current.loadgen.call_all("progress")
     result.connections_lost = sum(sum(state["lost"].values()) for state in states)
     if result.connections_lost:

@@ -39,10 +39,27 @@ class ProtocolClosed(Exception):
     """The server closed the connection or refused the join."""
 
 
+class KeepAlive:
+    """What a worker's connections did to stay alive, counted since the last ``reset``:
+    the client keep-alives they sent (phoenix.js heartbeats, Engine.IO pongs) and
+    the WebSocket pings the server sent them (answered with a pong, as browsers do)."""
+
+    __slots__ = ("pings", "sent")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.pings = 0
+
+    def reset(self) -> None:
+        self.sent = self.pings = 0
+
+
 class BenchConnection(WSListener):
     """One client socket of the load generator."""
 
     name: ClassVar[str]
+    #: Shared by a worker's connections (one worker per process).
+    keepalive: ClassVar[KeepAlive] = KeepAlive()
 
     def __init__(self, record: Recorder) -> None:
         self.record = record
@@ -81,6 +98,10 @@ class BenchConnection(WSListener):
         kind = frame.msg_type
         if kind is WSMsgType.TEXT:
             self.on_text(frame.get_payload_as_bytes())
+        elif kind is WSMsgType.PING:
+            # Answered here rather than by picows (enable_auto_pong=False) to count them.
+            self.keepalive.pings += 1
+            transport.send_pong(frame.get_payload_as_bytes())
         elif kind is WSMsgType.CLOSE:
             self._fail(f"closed by server ({frame.get_close_code().value})")
             transport.send_close(frame.get_close_code())
@@ -136,13 +157,24 @@ class PhoenixConnection(BenchConnection):
                 waiter.set_exception(ProtocolClosed("disconnected before the join reply"))
         super().on_ws_disconnected(transport)
 
-    def _schedule_heartbeat(self) -> None:
+    def _schedule_heartbeat(self, delay: float | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self._heartbeat = loop.call_later(self.heartbeat_seconds, self._send_heartbeat)
+        if delay is None:
+            delay = self.heartbeat_seconds
+        self._heartbeat = loop.call_later(delay, self._send_heartbeat)
+
+    def rephase_heartbeat(self, delay: float) -> None:
+        """Send the next heartbeat in ``delay`` seconds, then every ``heartbeat_seconds``
+        (phoenix.js times them from the socket's open; this moves the phase)."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        if not self.closed.done():
+            self._schedule_heartbeat(max(0.0, delay))
 
     def _send_heartbeat(self) -> None:
         ref = self._next_ref().encode()
         self.send(b'[null,"%s","phoenix","heartbeat",{}]' % ref)
+        self.keepalive.sent += 1
         self._schedule_heartbeat()
 
     async def join(self, topic: str) -> None:
@@ -229,6 +261,7 @@ class SocketIOConnection(BenchConnection):
                 self._fail(f"connect refused: {data[2:]!r}")
         elif kind == b"2":  # the server's ping: answer or be dropped
             self.send(b"3")
+            self.keepalive.sent += 1
         elif kind == b"0":  # Engine.IO open: now connect to the default namespace
             self.send(b"40")
         elif kind == b"1":

@@ -93,6 +93,8 @@ class Opened:
     connected: int
     seconds: float
     errors: Counter[str] = field(default_factory=Counter)
+    #: CPU time each worker spent on it.
+    worker_cpu_seconds: list[float] = field(default_factory=list)
 
     def failure(self) -> str | None:
         if self.connected == self.wanted:
@@ -127,7 +129,10 @@ class LoadGenerator:
         sockets_per_address: int,
         concurrency: int,
         heartbeat_seconds: float,
+        rate: float | None = None,
     ) -> Opened:
+        """Connect and join; ``rate``: connections/s in all, spread over the workers
+        (default: as fast as ``concurrency`` connects in flight per worker allow)."""
         calls = []
         wanted = 0
         for worker, worker_groups in zip(self.workers, groups, strict=True):
@@ -150,6 +155,7 @@ class LoadGenerator:
                     per_address=sockets_per_address,
                     concurrency=concurrency,
                     heartbeat_seconds=heartbeat_seconds,
+                    rate=rate / len(self.workers) if rate else None,
                 )
             )
         loop = asyncio.get_running_loop()
@@ -159,7 +165,11 @@ class LoadGenerator:
         for answer in answers:
             errors.update(answer["errors"])
         return Opened(
-            wanted, sum(answer["connected"] for answer in answers), loop.time() - started, errors
+            wanted,
+            sum(answer["connected"] for answer in answers),
+            loop.time() - started,
+            errors,
+            [answer["cpu_seconds"] for answer in answers],
         )
 
     async def call_all(self, command: str, **arguments: Any) -> list[dict[str, Any]]:

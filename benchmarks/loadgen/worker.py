@@ -110,6 +110,17 @@ class Worker:
                 )
             )
             return {}
+        if name == "spread_heartbeats":
+            self.spread_heartbeats(
+                command["start_ns"], command["slot"], command["slots"], command["total"]
+            )
+            return {}
+        if name == "keepalive":
+            # What the connections sent and got to stay alive since the last call.
+            counts = BenchConnection.keepalive
+            answer = {"sent": counts.sent, "pings": counts.pings}
+            counts.reset()
+            return answer
         if name == "progress":
             return self.progress()
         if name == "report":
@@ -129,8 +140,14 @@ class Worker:
         per_address: int = command["per_address"]
         limit = asyncio.Semaphore(command["concurrency"])
         errors: Counter[str] = Counter()
+        # Paced: connection i starts at i / rate s (clients arriving over time), else at once.
+        rate: float | None = command.get("rate")
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
 
         async def open_one(group: Group, index: int) -> None:
+            if rate:
+                await asyncio.sleep(max(0.0, begin + index / rate - loop.time()))
             async with limit:
                 address = addresses[index // per_address]
                 connection: BenchConnection | None = None
@@ -140,6 +157,7 @@ class Worker:
                         url,
                         websocket_handshake_timeout=CONNECT_TIMEOUT_SECONDS,
                         local_addr=(address, 0),
+                        enable_auto_pong=False,  # the adapters answer (and count) pings
                     )
                     await asyncio.wait_for(connection.ready, CONNECT_TIMEOUT_SECONDS)
                     await asyncio.wait_for(connection.join(group.topic), CONNECT_TIMEOUT_SECONDS)
@@ -151,6 +169,7 @@ class Worker:
                 group.connections.append(connection)
 
         started = monotonic_ns()
+        cpu_before = cpu_seconds()
         jobs = []
         index = 0
         for topic, count in command["groups"]:
@@ -165,7 +184,20 @@ class Worker:
             "failed": sum(errors.values()),
             "errors": dict(errors),
             "seconds": (monotonic_ns() - started) / 1e9,
+            "cpu_seconds": cpu_seconds() - cpu_before,
         }
+
+    def spread_heartbeats(self, start_ns: int, slot: int, slots: int, total: int) -> None:
+        """Phoenix connections: move the heartbeats so that ``total`` connections over
+        ``slots`` workers send theirs evenly spread over one heartbeat interval from
+        ``start_ns`` (as clients that connected at random times do); this worker's
+        j-th connection takes phase (j * slots + slot) / total of the interval."""
+        now = monotonic_ns()
+        for index, connection in enumerate(self.connections):
+            if isinstance(connection, PhoenixConnection):
+                phase = ((index * slots + slot) % max(total, 1)) / max(total, 1)
+                delay_ns = start_ns - now + phase * connection.heartbeat_seconds * 1e9
+                connection.rephase_heartbeat(delay_ns / 1e9)
 
     def measure(self, start_ns: int, end_ns: int, keep_latencies: bool) -> None:
         """Start a step: reset the counters, and take CPU time at the window's edges."""

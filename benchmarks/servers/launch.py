@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -46,6 +47,15 @@ BUILTIN: dict[str, Target] = {
     "socketio": Target(
         "socketio", "socketio", "/socket.io", ("benchmarks.servers.socketio_server",)
     ),
+    # The contract app exactly as its launcher runs it (uvicorn's defaults,
+    # among them a WebSocket ping to every connection every 20 s) ...
+    "contract": Target(
+        "contract", "phoenix", "/socket", ("examples.contract", "--log-level", "warning")
+    ),
+    # ... and the same app under the suite's uvicorn settings (no WebSocket pings).
+    "contract_noping": Target(
+        "contract_noping", "phoenix", "/socket", ("benchmarks.servers.contract_server",)
+    ),
 }
 
 
@@ -65,8 +75,28 @@ def parse_target(spec: str) -> Target:
     return Target(name, adapter, url, pid=int(pid) if pid else None)
 
 
+def parse_variant(spec: str) -> Target:
+    """``name=builtin[:arguments]`` → a built-in server started with more arguments,
+    e.g. ``phoenix_py_gcoff=phoenix_py:--gc off`` (see ``benchmarks/servers/common.py``)."""
+    name, separator, rest = spec.partition("=")
+    base, _, extra = rest.partition(":")
+    if not separator or not name or base not in BUILTIN:
+        raise ValueError(
+            f"--variant {spec!r}: expected name=builtin[:arguments], builtin one of "
+            f"{', '.join(BUILTIN)}"
+        )
+    target = BUILTIN[base]
+    return Target(name, target.adapter, target.url, (*target.module, *shlex.split(extra)))
+
+
 def cpu_seconds(pid: int | None) -> float | None:
     """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    times = cpu_times(pid)
+    return None if times is None else times[0] + times[1]
+
+
+def cpu_times(pid: int | None) -> tuple[float, float] | None:
+    """(utime, stime) of a process (all its threads), from /proc/<pid>/stat."""
     if pid is None:
         return None
     try:
@@ -75,7 +105,32 @@ def cpu_seconds(pid: int | None) -> float | None:
         return None
     # Fields after the command name, which may hold spaces, closed by ")".
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def cores_busy_seconds(cpus: str) -> float | None:
+    """Busy time (all but idle and iowait) of these CPUs (``taskset -c`` list) from /proc/stat.
+
+    Less the server's own CPU, it is what else ran on the server's core: other
+    processes (a test run beside the benchmark), interrupts, the kernel.
+    """
+    wanted: set[int] = set()
+    for part in filter(None, cpus.split(",")):
+        first, _, last = part.partition("-")
+        wanted.update(range(int(first), int(last or first) + 1))
+    if not wanted:
+        return None
+    busy = 0
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, *values = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in wanted:
+            ticks = [int(value) for value in values]
+            busy += sum(ticks[:8]) - ticks[3] - ticks[4]  # less idle and iowait
+    return busy / CLOCK_TICKS
 
 
 def rss_bytes(pid: int | None) -> int | None:

@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from benchmarks.servers.common import arguments, serve
+from benchmarks.servers.experiments import EXPERIMENTS
 from phoenix_py import Channel, ChannelReply, Endpoint, Socket, error
 from phoenix_py.uvicorn import WebSocketProtocol
 
@@ -41,9 +42,9 @@ class BenchSocket(Socket):
     message_rate = None
 
 
-def build_app() -> Starlette:
+def build_app(timeout: float = 60.0) -> Starlette:
     endpoint = Endpoint()
-    socket_app = endpoint.socket_app(BenchSocket, check_origin=False)
+    socket_app = endpoint.socket_app(BenchSocket, check_origin=False, timeout=timeout)
     return Starlette(routes=[Mount("/socket", app=socket_app)], lifespan=endpoint.lifespan)
 
 
@@ -54,8 +55,21 @@ def websocket_protocol(mode: str) -> Any:
 def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--mode", choices=("asgi", "direct"), default="asgi")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=60.0,
+        help="the socket's idle timeout, seconds (phoenix_py's and Phoenix's default: 60); "
+        "its per-connection timer fires about once per timeout",
+    )
+    parser.add_argument(
+        "--experiment",
+        choices=sorted(EXPERIMENTS),
+        help="direct mode with an experimental protocol class (benchmarks/servers/experiments.py)",
+    )
     args = parser.parse_args()
-    serve(build_app(), args.host, args.port, websocket_protocol(args.mode))
+    protocol = EXPERIMENTS[args.experiment] if args.experiment else websocket_protocol(args.mode)
+    serve(build_app(args.idle_timeout), args, protocol)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def build_app() -> socketio.ASGIApp:
 
 def main() -> None:
     args = arguments(__doc__).parse_args()
-    serve(build_app(), args.host, args.port)
+    serve(build_app(), args)
 
 
 if __name__ == "__main__":
