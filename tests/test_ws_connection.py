@@ -422,7 +422,10 @@ def adopting_app(log: list[Any], *, fail_on_close: bool = False) -> App:
                 raise RuntimeError("a bug in on_close")
 
         connection.adopt(
-            lambda data, binary: log.append((data, binary)), on_close, lambda: log.append("w")
+            lambda data, binary: log.append((data, binary)),
+            on_close,
+            lambda: log.append("w"),
+            lambda: log.append("read"),
         )
         log.append(connection)
 
@@ -437,10 +440,12 @@ class TestDirectPath:
         await settle()
         peer.from_server()
         connection = log.pop()
+        log.clear()  # what adopt itself reported
         peer.client.send_text(b"one")
         peer.client.send_binary(b"two")
         peer.to_server()
-        assert log == [("one", False), (b"two", True)]
+        assert log == [("one", False), (b"two", True), "read"]
+        log.remove("read")
         # Whole server frames, written as they are (what Frame.wire holds).
         assert connection.write_frames(b"\x81\x02hi") == 0
         [frame] = peer.from_server()
@@ -477,7 +482,7 @@ class TestDirectPath:
                 raise ValueError("a bug")
 
             connection = scope["extensions"][DIRECT_WRITE]["connection"]
-            connection.adopt(on_message, lambda: None, lambda: None)
+            connection.adopt(on_message, lambda: None, lambda: None, lambda: None)
 
         peer = Peer(app)
         peer.handshake()

@@ -107,6 +107,7 @@ class WebSocketConnection(asyncio.Protocol):
         "_lost",
         "_on_close",
         "_on_message",
+        "_on_read",
         "_on_writable",
         "_paused_writing",
         "_response",
@@ -138,6 +139,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._on_message: Callable[[str | bytes, bool], None] | None = None
         self._on_close: Callable[[], None] | None = None
         self._on_writable: Callable[[], None] | None = None
+        self._on_read: Callable[[], None] | None = None
         self.label = "-"
 
     # asyncio.Protocol
@@ -151,6 +153,8 @@ class WebSocketConnection(asyncio.Protocol):
         if frames is not None:
             frames.receive_data(data)
             self._handle_frames(frames)
+            if self._on_read is not None:
+                self._guarded(self._on_read)
         elif self._response is not None:  # the client did not wait for the 101
             self._early = [*(self._early or ()), data]
         elif self._handshake is not None:
@@ -409,12 +413,15 @@ class WebSocketConnection(asyncio.Protocol):
         on_message: Callable[[str | bytes, bool], None],
         on_close: Callable[[], None],
         on_writable: Callable[[], None],
+        on_read: Callable[[], None],
     ) -> None:
         session, self._session = self._session, None
         self._on_message, self._on_close, self._on_writable = on_message, on_close, on_writable
+        self._on_read = on_read
         if session is not None:  # what arrived between the accept and now
             for data, binary in session.detach():
                 self._deliver(data, binary)
+            self._guarded(on_read)
         if self._ended:
             self._guarded(on_close)
         self.resume_reading()
@@ -437,6 +444,7 @@ class WebSocketConnection(asyncio.Protocol):
             return
         self._ended = True
         on_close, self._on_close, self._on_message = self._on_close, None, None
+        self._on_read = None
         if on_close is not None:
             self._guarded(on_close)
         elif self._session is not None:

@@ -73,10 +73,12 @@ class DirectConnection(Protocol):
         on_message: Callable[[str | bytes, bool], None],
         on_close: Callable[[], None],
         on_writable: Callable[[], None],
+        on_read: Callable[[], None],
     ) -> None:
         """Hand every further message (text as ``str``, ``binary`` flag), each
-        resumption of writing, and the connection's end (exactly once) to these
-        callbacks; the ASGI app may then return without the connection closing."""
+        resumption of writing, the end of each read's messages (``on_read``: what
+        they made can be written now) and the connection's end (exactly once) to
+        these callbacks; the ASGI app may then return without the connection closing."""
         ...
 
     def write_frames(self, data: bytes) -> int:

@@ -10,6 +10,8 @@ Writing: ``write`` only queues the shared ``Frame``; once per event-loop pass
 every socket written to sends its queue as one ``write_frames`` call of the
 frames' pre-built wire bytes (``Frame.wire``: header and payload, built once
 per broadcast and serializer). Several broadcasts then share one system call.
+What a client's own frames make (a heartbeat's reply) goes out at the end of
+that read instead, without waiting for the next pass.
 
 Invariants:
 
@@ -37,7 +39,7 @@ logger = logging.getLogger("phoenix_py.transport")
 class DirectWebSocketTransport(Outbox):
     """Writes pre-framed bytes straight to the connection: no task, no copy per socket."""
 
-    __slots__ = ("_cap", "_connection", "_flush_pending", "_flusher")
+    __slots__ = ("_cap", "_connection", "_flush_pending", "_flusher", "reading")
 
     def __init__(self, connection: DirectConnection, options: WebSocketOptions) -> None:
         super().__init__(options, [])  # emptied at every flush: a list is the lighter container
@@ -45,11 +47,20 @@ class DirectWebSocketTransport(Outbox):
         self._connection = connection
         self._flusher = _flusher_for(asyncio.get_running_loop())
         self._flush_pending = False
+        #: True while the client's frames of one read are handled: ``read_done`` flushes.
+        self.reading = False
 
     def _wake(self) -> None:
         if not self._flush_pending:
             self._flush_pending = True
-            self._flusher.add(self)
+            if not self.reading:
+                self._flusher.add(self)
+
+    def read_done(self) -> None:
+        """The frames of one read are handled: send what they made now."""
+        self.reading = False
+        if self._flush_pending:
+            self.flush()
 
     def flush(self) -> None:
         self._flush_pending = False
@@ -154,13 +165,14 @@ class AdoptedConnection:
         self._transport = transport
         self._loop = asyncio.get_running_loop()
         self._idle = IdleTimer(self._loop, timeout, self._idle_timeout)
-        connection.adopt(self._on_message, self._on_close, transport.resume)
+        connection.adopt(self._on_message, self._on_close, transport.resume, transport.read_done)
 
     def _idle_timeout(self) -> None:
         self._server.close(1001, "idle timeout")
 
     def _on_message(self, data: str | bytes, binary: bool) -> None:
         self._idle.last_seen = self._loop.time()
+        self._transport.reading = True
         try:
             self._server.feed(data, binary=binary)
         except Exception:  # a bug here must not reach the server's data_received
