@@ -37,10 +37,12 @@ LAYERS: list[list[str]] = [
     ["_core.socket_state"],
     ["_core"],
     ["types", "auth", "pubsub.codec", "live._expr", "live._html", "live._tokens", "live._client"],
+    ["live._assigns", "live._templates"],
     ["pubsub.adapter", "_ws_asgi", "live._compile"],
     ["pubsub.memory", "pubsub.redis", "_ws_connection", "live._render"],
-    ["pubsub.base", "live.view"],
-    ["pubsub", "live._routes"],
+    ["pubsub.base", "live.component"],
+    ["pubsub", "live.view", "live._components"],
+    ["live._routes"],
     ["channel"],
     ["socket", "presence.tracker", "live._channel"],
     ["presence"],
@@ -58,7 +60,17 @@ LAYERS: list[list[str]] = [
 CORE_FORBIDDEN = frozenset({"asyncio", "starlette", "uvicorn", "redis", "websockets", "anyio"})
 CORE_MAY_IMPORT = frozenset({"errors"})
 #: Outside _core, the other modules without I/O: the live template compiler and renderer.
-PURE = ("live._expr", "live._compile", "live._render", "live._html", "live._tokens", "live._client")
+PURE = (
+    "live._assigns",
+    "live._client",
+    "live._compile",
+    "live._components",
+    "live._expr",
+    "live._html",
+    "live._render",
+    "live._templates",
+    "live._tokens",
+)
 
 
 def module_name(path: Path) -> str:

@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from phoenix_py import Broadcast, Endpoint
-from phoenix_py.live import Live, LivePage, LiveSession, LiveView
+from phoenix_py.live import Live, LiveComponent, LivePage, LiveSession, LiveView
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 CLIENT_BUILDS = {
@@ -240,6 +240,34 @@ class Room(LiveView):
             self.stream_insert("messages", message.payload)
 
 
+# 10. LiveComponents
+
+
+class CounterComponent(LiveComponent):
+    template_file = "templates/counter_component.html"
+
+    def mount(self) -> None:
+        self.assign(value=0)
+
+    async def handle_event(self, event: str, value: dict[str, Any]) -> None:
+        if event == "inc":
+            self.assign(value=self.assigns["value"] + 1)
+
+
+class Components(LiveView):
+    template_file = "templates/components.html"
+    components = {"CounterComponent": CounterComponent}
+
+    async def mount(self, params: dict[str, Any], session: dict[str, Any]) -> None:
+        self.assign(count=0, show_c2=True)
+
+    async def handle_event(self, event: str, value: dict[str, Any]) -> None:
+        if event == "inc":
+            self.assign(count=self.assigns["count"] + 1)
+        elif event == "toggle":
+            self.assign(show_c2=not self.assigns["show_c2"])
+
+
 # 11. Crash
 
 
@@ -334,6 +362,7 @@ def contract_live(endpoint: Endpoint, secret_key: str) -> Live:
                     ("/lv/nav/a", NavA),
                     ("/lv/nav/b", NavB),
                     ("/lv/events", Events),
+                    ("/lv/components", Components),
                     ("/lv/room/{room}", Room),
                     ("/lv/crash", Crash),
                     ("/lv/async", Async),

@@ -346,3 +346,32 @@ def test_a_dead_render_and_unknown_paths(new_tab: NewTab, server: ContractServer
     assert '<span id="count">0</span>' in html and "data-phx-main" in html
     missing = page.goto(server.http_url + "/lv/nothing-here")
     assert missing is not None and missing.status == 404
+
+
+def test_live_components(new_tab: NewTab) -> None:
+    tab = new_tab()
+    page = tab.open("/lv/components")
+    cid = page.locator("#c1-inc").get_attribute("phx-target")
+    assert cid is not None and cid.isdigit()
+    page.click("#c1-inc")
+    page.click("#c1-inc")
+    page.click("#c2-inc")
+    expect(page.locator("#c1-value")).to_have_text("2")
+    expect(page.locator("#c2-value")).to_have_text("1")
+    page.click("#parent-inc")
+    expect(page.locator("#parent-count")).to_have_text("1")
+    expect(page.locator("#c1-value")).to_have_text("2")  # the parent's render left them alone
+    component_events = [f for f in tab.sent if isinstance(f, list) and f[3] == "event"]
+    assert [f[4].get("cid") for f in component_events[:3]] == [int(cid), int(cid), int(cid) + 1]
+    assert any("c" in reply.get("diff", {}) for reply in tab.replies())
+    page.click("#toggle-c2")
+    expect(page.locator("#comp-c2")).to_have_count(0)
+    # the client reports the removal: cids_will_destroy, then cids_destroyed
+    deadline = time.monotonic() + 5
+    while not any(isinstance(f, list) and f[3] == "cids_destroyed" for f in tab.sent):
+        assert time.monotonic() < deadline, "the client did not report the removed component"
+        page.wait_for_timeout(20)
+    page.click("#toggle-c2")
+    expect(page.locator("#c2-value")).to_have_text("0")  # a new component
+    page.click("#c2-inc")
+    expect(page.locator("#c2-value")).to_have_text("1")

@@ -111,3 +111,28 @@ async def test_a_missing_element_says_so() -> None:
     view = await live(LIVE, "/lv/counter")
     with pytest.raises(AssertionError, match="no element matches '#nope'"):
         await view.element("#nope").click()
+
+
+async def test_components_keep_their_own_state() -> None:
+    view = await live(LIVE, "/lv/components")
+    assert view.text("#c1-value") == "0" and view.text("#c2-value") == "0"
+    await view.element("#c1-inc").click()
+    await view.element("#c1-inc").click()
+    await view.element("#c2-inc").click()
+    await view.element("#parent-inc").click()
+    assert (view.text("#c1-value"), view.text("#c2-value")) == ("2", "1")
+    assert view.text("#parent-count") == "1"
+    await view.element("#toggle-c2").click()
+    assert not view.has("#comp-c2")
+
+
+async def test_a_removed_component_comes_back_new() -> None:
+    view = await live(LIVE, "/lv/components")
+    await view.element("#c2-inc").click()
+    assert view.text("#c2-value") == "1"
+    await view.element("#toggle-c2").click()
+    assert not view.has("#comp-c2")
+    await view.element("#toggle-c2").click()
+    assert view.text("#c2-value") == "0"  # a new component: mounted afresh
+    await view.element("#c2-inc").click()
+    assert view.text("#c2-value") == "1" and view.text("#c1-value") == "0"

@@ -8,14 +8,17 @@ See docs/live.md.
 
 from ._routes import LiveSession
 from .app import Live, LivePage, LiveSocket, live_environment
+from .component import LiveComponent, live_component
 from .view import AsyncResult, LiveView
 
 __all__ = [
     "AsyncResult",
     "Live",
+    "LiveComponent",
     "LivePage",
     "LiveSession",
     "LiveSocket",
     "LiveView",
+    "live_component",
     "live_environment",
 ]

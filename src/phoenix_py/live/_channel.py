@@ -37,9 +37,11 @@ from .._core.message import Broadcast
 from .._core.params import parse_params
 from ..channel import Channel, ChannelReply, error
 from ..pubsub.base import PubSub
+from ._components import Components
 from ._render import Renderer
 from ._routes import Routes
 from ._tokens import SessionToken, Tokens
+from .component import LiveComponent
 from .view import LiveView, Navigation
 
 logger = logging.getLogger("phoenix_py.live")
@@ -57,8 +59,8 @@ class LiveContext(Protocol):
     router: Routes
     pubsub: PubSub
 
-    def renderer(self, view: type[LiveView]) -> Renderer:
-        """A fresh renderer of ``view``'s compiled template."""
+    def renderer(self, view: type[LiveView] | type[LiveComponent]) -> Renderer:
+        """A fresh renderer of a view's or a component's compiled template."""
         ...
 
 
@@ -111,6 +113,7 @@ class LiveChannel(Channel):
         self._subscriptions: dict[str, _Forward] = {}
         self.view = view_cls(self)
         self.renderer = live.renderer(view_cls)
+        self.components = Components(self.view, live.renderer)
         self.url = url
         flash = {**dead_flash, **live.tokens.verify_flash(payload.get("flash"))}
         self.view.assign(flash=flash)
@@ -162,7 +165,8 @@ class LiveChannel(Channel):
         if event == "cids_will_destroy":
             return _ok({})
         if event == "cids_destroyed":
-            return _ok({"cids": payload.get("cids", [])})
+            cids = payload.get("cids")
+            return _ok({"cids": self.components.destroy(cids if isinstance(cids, list) else [])})
         return error({"reason": f"unknown event {event!r}"})
 
     async def _event(self, live: LiveContext, payload: dict[str, Any]) -> ChannelReply:
@@ -170,10 +174,15 @@ class LiveChannel(Channel):
         kind = payload.get("type")
         if not isinstance(name, str) or not isinstance(kind, str):
             return error({"reason": "malformed event"})
-        if "cid" in payload and isinstance(payload["cid"], int):
-            return error({"reason": f"no component with cid {payload['cid']}"})
+        cid = payload.get("cid")
+        component = self.components.get(cid) if isinstance(cid, int) else None
+        if isinstance(cid, int) and component is None:
+            return error({"reason": f"no component with cid {cid}"})
         value = _event_value(kind, payload.get("value"), payload.get("meta"))
-        if name == "lv:clear-flash":
+        if component is not None and isinstance(cid, int):
+            answer = await component.handle_event(name, value)
+            self.components.touch(cid)
+        elif name == "lv:clear-flash":
             key = value.get("key")
             self.view.clear_flash(key if isinstance(key, str) else None)
             answer = None
@@ -281,7 +290,10 @@ class LiveChannel(Channel):
     def _render(self, *, full: bool) -> dict[str, Any]:
         view = self.view
         changed = None if full else view.changed
-        diff = self.renderer.render(view.assigns, changed, view.streams)
+        diff = self.renderer.render(view.assigns, changed, view.streams, self.components)
+        rendered_components = self.components.take()
+        if rendered_components:
+            diff["c"] = rendered_components
         if "page_title" in view.assigns and (full or "page_title" in view.changed):
             diff["t"] = str(view.assigns["page_title"])
         if view.events:

@@ -41,6 +41,29 @@ class ClientTree:
         self._write(self.rendered, parts)
         return "".join(parts)
 
+    def orphan_cids(self) -> list[int]:
+        """Components the client holds that no rendered part shows any more (the
+        client then sends ``cids_will_destroy`` and ``cids_destroyed`` for them)."""
+        shown: set[int] = set()
+        pending = [self.rendered]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, bool):
+                continue
+            if isinstance(node, int):
+                if node not in shown:
+                    shown.add(node)
+                    pending.append(self.components.get(str(node), {}))
+            elif isinstance(node, dict):
+                pending.extend(value for key, value in node.items() if key != "s")
+            elif isinstance(node, list):
+                pending.extend(node)
+        return sorted(int(cid) for cid in self.components if int(cid) not in shown)
+
+    def prune(self, cids: list[int]) -> None:
+        for cid in cids:
+            self.components.pop(str(cid), None)
+
     # Streams, kept as the DOM keeps them
 
     def _apply_streams(self, node: Any) -> None:

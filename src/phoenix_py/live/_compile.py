@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import jinja2
 from jinja2 import nodes
@@ -108,11 +109,16 @@ Step = Output | Branches | Loop | Bind
 
 
 def compile_template(
-    environment: jinja2.Environment, source: str, name: str, filename: str | None = None
+    environment: jinja2.Environment,
+    source: str,
+    name: str,
+    filename: str | None = None,
+    globals: dict[str, Any] | None = None,
 ) -> Template:
-    """Parse ``source`` (Jinja2 syntax) and compile it; errors name ``name`` and the line."""
+    """Parse ``source`` (Jinja2 syntax) and compile it; errors name ``name`` and the line.
+    ``globals``: names the template reads that are not assigns (see ``_expr.Compiler``)."""
     tree = environment.parse(source, name, filename)
-    return _Builder(Compiler(environment, name), name).template(tree.body, {}, 1)
+    return _Builder(Compiler(environment, name, globals), name).template(tree.body, {}, 1)
 
 
 @dataclass

@@ -15,7 +15,8 @@ Jinja2's default, a name that is no assign (nor local) is an error naming the
 template and line, except under ``default``/``d`` and ``is defined``/``is
 undefined``, which see a ``jinja2.Undefined`` as in Jinja2.
 
-Invariants: the generated source only calls the helpers in ``RUNTIME``; every
+Invariants: the generated source only calls the helpers in ``RUNTIME`` and reads
+``A`` (assigns), ``L`` (locals) and ``G`` (the template's globals); every
 sub-expression is parenthesised, so Python's precedence never differs from
 Jinja2's.
 """
@@ -73,12 +74,17 @@ class Compiler:
     Args:
         environment: the Jinja2 environment whose filters and tests apply.
         name: the template's name, for error messages.
+        globals: names every expression of this template sees besides assigns and
+            locals (``live_component``, the view's component classes); they never change.
     """
 
-    def __init__(self, environment: jinja2.Environment, name: str) -> None:
+    def __init__(
+        self, environment: jinja2.Environment, name: str, globals: dict[str, Any] | None = None
+    ) -> None:
         self.environment = environment
         self.name = name
-        self._runtime = _runtime(environment)
+        self.globals = dict(globals or {})
+        self._runtime = {**_runtime(environment), "G": self.globals}
 
     def compile(self, node: nodes.Node, local_deps: dict[str, frozenset[str]]) -> Compiled:
         """``local_deps`` maps each local name in scope to the assigns it stands for
@@ -120,6 +126,8 @@ class _Generator:
         if name in self.local_deps:
             self.deps |= self.local_deps[name]
             return f"L[{name!r}]"
+        if name in self.compiler.globals:
+            return f"G[{name!r}]"
         self.deps.add(name)
         return f"_assign(A, {name!r}, {soft})"
 

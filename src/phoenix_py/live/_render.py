@@ -14,7 +14,10 @@ phoenix_live_view 1.2 client merges (``rendered.js``, LIVEVIEW_PROTOCOL.md §3):
   they also changed) with ``"km": true``, ``"kc"`` the new count; nothing at
   all when no entry changed and the count is the same;
 * a stream loop sends its pending inserts only, with ``"stream": [ref,
-  inserts, deletes(, true on reset)]``, and keeps no entry.
+  inserts, deletes(, true on reset)]``, and keeps no entry;
+* a ``{{ live_component(...) }}`` slot is the component's cid (an integer);
+  the component itself is rendered by the ``ComponentHost`` into the diff's
+  ``"c"`` map.
 
 Invariants: the state mirrors exactly what the client holds after merging
 every diff returned so far (``tests/live`` checks it with the client's own
@@ -24,8 +27,8 @@ every diff returned so far (``tests/live`` checks it with the client's own
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from markupsafe import escape
 
@@ -53,6 +56,23 @@ class StreamOps:
 
     def clear(self) -> None:
         self.inserts, self.deletes, self.reset = [], [], False
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ComponentCall:
+    """What ``live_component(Component, id=..., **assigns)`` evaluates to in a template."""
+
+    component: type
+    id: Any
+    assigns: dict[str, Any] = field(default_factory=dict)
+
+
+class ComponentHost(Protocol):
+    """Renders the components a template calls (``_components.Components``)."""
+
+    def render_call(self, call: ComponentCall) -> int:
+        """Mount or update the component ``call`` names; its cid."""
+        ...
 
 
 class _Node:
@@ -85,32 +105,40 @@ class Renderer:
         self.template = template
         self._root: _Node | None = None
 
+    @property
+    def rendered(self) -> bool:
+        """Whether a full render went out (later calls give diffs)."""
+        return self._root is not None
+
     def render(
         self,
         assigns: Mapping[str, Any],
         changed: frozenset[str] | set[str] | None = None,
         streams: Mapping[str, StreamOps] | None = None,
+        components: ComponentHost | None = None,
     ) -> Diff:
         """The full render on the first call (or when ``changed`` is ``None``),
         then the diff of what changed since the previous call (``{}``: nothing)."""
-        context = _Context(assigns, streams or {}, changed)
+        context = _Context(assigns, streams or {}, changed, components)
         root = None if changed is None else self._root
         diff, self._root = context.template(self.template, {}, root)
         return diff
 
 
 class _Context:
-    __slots__ = ("assigns", "changed", "streams")
+    __slots__ = ("assigns", "changed", "components", "streams")
 
     def __init__(
         self,
         assigns: Mapping[str, Any],
         streams: Mapping[str, StreamOps],
         changed: frozenset[str] | set[str] | None,
+        components: ComponentHost | None,
     ) -> None:
         self.assigns = assigns
         self.streams = streams
         self.changed = changed
+        self.components = components
 
     def template(
         self, template: Template, scope: dict[str, Any], node: _Node | None
@@ -143,10 +171,15 @@ class _Context:
                 continue
             index = step.index
             if type(step) is Output:
-                text = _html(self.evaluate(template, step, scope))
-                if full or values[index] != text:
-                    diff[str(index)] = text
-                    values[index] = text
+                value = self.evaluate(template, step, scope)
+                shown = (
+                    self.component(template, step, value)
+                    if type(value) is ComponentCall
+                    else _html(value)
+                )
+                if full or values[index] != shown:
+                    diff[str(index)] = shown
+                    values[index] = shown
             elif type(step) is Branches:
                 self.branches(template, step, scope, values, diff, full)
             elif type(step) is Loop:
@@ -157,6 +190,11 @@ class _Context:
             return step.expr.evaluate(self.assigns, scope)
         except Exception as exc:
             raise _error(template, step, exc) from (None if isinstance(exc, Missing) else exc)
+
+    def component(self, template: Template, step: Output, call: ComponentCall) -> int:
+        if self.components is None:
+            raise _error(template, step, "live_component is only rendered inside a live view")
+        return self.components.render_call(call)
 
     def bind(
         self, template: Template, step: Step, targets: tuple[str, ...], value: Any

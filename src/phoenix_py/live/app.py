@@ -46,10 +46,12 @@ from ..socket import Socket
 from ..types import ConnectInfo
 from ._channel import LiveChannel
 from ._compile import Template, compile_template
+from ._components import Components
 from ._html import to_html
 from ._render import Renderer
 from ._routes import LiveRoute, LiveSession, Routes
 from ._tokens import SessionToken, Tokens
+from .component import LiveComponent, live_component
 from .view import LiveView
 
 __all__ = ["Live", "LivePage", "LiveSocket", "live_environment"]
@@ -135,26 +137,24 @@ class Live:
         self._socket_app = endpoint.socket_app(
             LiveSocket, context=self, longpoll=longpoll, check_origin=check_origin
         )
-        self._templates: dict[type[LiveView], Template] = {}
+        self._templates: dict[type[LiveView] | type[LiveComponent], Template] = {}
         for route in self.router.routes:
             self._template(route.view)
 
     # What the channel needs (_channel.LiveContext)
 
-    def renderer(self, view: type[LiveView]) -> Renderer:
+    def renderer(self, view: type[LiveView] | type[LiveComponent]) -> Renderer:
         return Renderer(self._template(view))
 
-    def _template(self, view: type[LiveView]) -> Template:
+    def _template(self, view: type[LiveView] | type[LiveComponent]) -> Template:
         template = self._templates.get(view)
         if template is None:
-            path = view.template_path()
-            if path is not None:
-                source, name = path.read_text(encoding="utf-8"), str(path)
-            elif view.template is not None:
-                source, name = view.template, f"{view.__module__}.{view.__qualname__}.template"
-            else:
-                raise TypeError(f"{view.__qualname__} needs a template or a template_file")
-            template = self._templates[view] = compile_template(self.environment, source, name)
+            source, name = view.template_source()
+            names = {"live_component": live_component, **view.components}
+            template = compile_template(self.environment, source, name, globals=names)
+            self._templates[view] = template
+            for component in view.components.values():
+                self._template(component)
         return template
 
     # The ASGI side
@@ -187,7 +187,10 @@ class Live:
             await view.handle_params(params, str(request.url))
         if view.navigation is not None:  # a redirect, a navigate or a patch: reload there
             return RedirectResponse(view.navigation.to, status_code=302)
-        rendered = Renderer(self._template(route.view)).render(view.assigns, None, view.streams)
+        components = Components(view, self.renderer)
+        renderer = Renderer(self._template(route.view))
+        rendered = renderer.render(view.assigns, None, view.streams, components)
+        rendered["c"] = components.take()
         view_id = f"phx-{secrets.token_urlsafe(12)}"
         token = self.tokens.sign_session(
             SessionToken(view_id, route.name, route.live_session, session)

@@ -216,14 +216,32 @@ class LiveViewTest:
         self._apply_reply(reply)
 
     async def push_event(
-        self, kind: str, event: str, value: Any, meta: dict[str, Any] | None = None
+        self,
+        kind: str,
+        event: str,
+        value: Any,
+        meta: dict[str, Any] | None = None,
+        cid: int | None = None,
     ) -> dict[str, Any]:
+        """Send an event as the client does (``cid``: to that component)."""
         payload: dict[str, Any] = {"type": kind, "event": event, "value": value}
         if meta:
             payload["meta"] = meta
+        if cid is not None:
+            payload["cid"] = cid
         reply = await self._push("event", payload)
         self._apply_reply(reply)
+        await self._destroy_orphans()
         return reply
+
+    async def _destroy_orphans(self) -> None:
+        """As the client does once components left the page."""
+        tree = self._tree_or_fail()
+        orphans = tree.orphan_cids()
+        if orphans and self.navigation is None:
+            await self._push("cids_will_destroy", {"cids": orphans})
+            destroyed = await self._push("cids_destroyed", {"cids": orphans})
+            tree.prune(destroyed.get("cids", []))
 
     # Asserting
 
@@ -364,14 +382,16 @@ class _Element:
         }
         if tag.name in ("button", "input", "select", "textarea"):
             meta["value"] = str(tag.get("value", ""))
+        target = str(tag.get("phx-target", ""))
+        cid = int(target) if target.isdigit() else None
         if binding.startswith("["):  # a JS command list: only its pushes reach the server
             reply: dict[str, Any] = {}
             for command, args in json.loads(binding):
                 if command == "push":
                     payload = {**meta, **args.get("value", {}), **(value or {})}
-                    reply = await self.view.push_event(kind, args["event"], payload)
+                    reply = await self.view.push_event(kind, args["event"], payload, cid=cid)
             return reply
-        return await self.view.push_event(kind, binding, {**meta, **(value or {})})
+        return await self.view.push_event(kind, binding, {**meta, **(value or {})}, cid=cid)
 
 
 @dataclass

@@ -27,11 +27,10 @@ render (``connected`` false), and again when the client joins over the socket
 * ``handle_async(name, result)``: a ``start_async`` task ended.
 * ``terminate(reason)``.
 
-Change tracking: ``assign`` marks a name changed unless it is given an equal
-immutable value (a str, number, bool, None, or a tuple of those); a list or
-dict counts as changed whenever it is assigned, so mutate a copy and assign
-it. The next render evaluates only the template slots that read a changed
-name, and sends only what differs (see ``_render``).
+Change tracking (``_assigns``): ``assign`` marks a name changed unless it is
+given an equal immutable value; a list or dict counts as changed whenever it
+is assigned, so mutate a copy and assign it. The next render evaluates only
+the template slots that read a changed name, and sends only what differs.
 """
 
 from __future__ import annotations
@@ -39,15 +38,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from ..errors import UsageError
+from ._assigns import Assigns
 from ._render import StreamOps
+from ._templates import Templated
+from .component import LiveComponent
 
 logger = logging.getLogger("phoenix_py.live")
-
-_IMMUTABLE = (str, int, float, bool, type(None), bytes, frozenset)
 
 
 class ViewRuntime(Protocol):
@@ -111,20 +110,21 @@ class Navigation:
     replace: bool = False
 
 
-class LiveView:
+class LiveView(Assigns, Templated):
     """Base class of live views; see the module docs.
 
     Class attributes: ``template`` (Jinja2 source), or ``template_file`` (a path
-    relative to the module that defines the view).
+    relative to the module that defines the view); ``components``, the live
+    components its template renders by name (``live_component(Name, id=...)``).
     """
 
-    template: ClassVar[str | None] = None
-    template_file: ClassVar[str | None] = None
+    components: ClassVar[dict[str, type[LiveComponent]]] = {}
 
     def __init__(self, runtime: ViewRuntime) -> None:
+        super().__init__()
         self._runtime = runtime
-        self.assigns: dict[str, Any] = {"flash": {}}
-        self.changed: set[str] = {"flash"}
+        self.assigns["flash"] = {}
+        self.changed.add("flash")
         self.events: list[list[Any]] = []
         self.navigation: Navigation | None = None
         self.streams: dict[str, StreamOps] = {}
@@ -159,21 +159,6 @@ class LiveView:
 
     async def terminate(self, reason: str | BaseException) -> None:
         return None
-
-    # Assigns
-
-    def assign(self, **values: Any) -> None:
-        """Set assigns; each one that changed is re-rendered (see the module docs)."""
-        assigns = self.assigns
-        for name, value in values.items():
-            if name in assigns and _unchanged(assigns[name], value):
-                continue
-            assigns[name] = value
-            self.changed.add(name)
-
-    def update(self, name: str, function: Callable[[Any], Any]) -> None:
-        """``assign(name=function(assigns[name]))``."""
-        self.assign(**{name: function(self.assigns[name])})
 
     # To the client
 
@@ -318,32 +303,6 @@ class LiveView:
                     self.assign(**{key: outcome})
 
         self._runtime.spawn(work(), apply)
-
-    # Template
-
-    @classmethod
-    def template_path(cls) -> Path | None:
-        if cls.template_file is None:
-            return None
-        import sys
-
-        module = sys.modules.get(cls.__module__)
-        base = Path(module.__file__).parent if module is not None and module.__file__ else Path()
-        return base / cls.template_file
-
-
-def _unchanged(old: Any, new: Any) -> bool:
-    if old is new:
-        return isinstance(new, _IMMUTABLE) or (
-            isinstance(new, tuple) and all(isinstance(item, _IMMUTABLE) for item in new)
-        )
-    if type(old) is not type(new):
-        return False
-    if isinstance(new, _IMMUTABLE):
-        return bool(old == new)
-    if isinstance(new, tuple) and all(isinstance(item, _IMMUTABLE) for item in new):
-        return bool(old == new)
-    return False
 
 
 def _outcome(result: Any, error: BaseException | None) -> AsyncResult:
