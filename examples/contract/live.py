@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from markupsafe import escape
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from phoenix_py import Broadcast, Endpoint
 from phoenix_py.live import Live, LiveComponent, LivePage, LiveSession, LiveView
+from phoenix_py.live.uploads import UploadEntry
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 CLIENT_BUILDS = {
@@ -240,6 +242,33 @@ class Room(LiveView):
             self.stream_insert("messages", message.payload)
 
 
+# 9. Uploads
+
+
+class Upload(LiveView):
+    template_file = "templates/upload.html"
+
+    async def mount(self, params: dict[str, Any], session: dict[str, Any]) -> None:
+        self.allow_upload(
+            "doc", accept="any", max_entries=2, max_file_size=100_000, auto_upload=True
+        )
+        self.assign(uploaded=[])
+
+    async def handle_event(self, event: str, value: dict[str, Any]) -> None:
+        if event == "save":
+            files = self.consume_uploaded_entries("doc", describe)
+            self.assign(uploaded=[*self.assigns["uploaded"], *files])
+
+
+def describe(path: Path, entry: UploadEntry) -> dict[str, Any]:
+    data = path.read_bytes()
+    return {
+        "name": entry.client_name,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
 # 10. LiveComponents
 
 
@@ -256,7 +285,7 @@ class CounterComponent(LiveComponent):
 
 class Components(LiveView):
     template_file = "templates/components.html"
-    components = {"CounterComponent": CounterComponent}
+    components: ClassVar[dict[str, type[LiveComponent]]] = {"CounterComponent": CounterComponent}
 
     async def mount(self, params: dict[str, Any], session: dict[str, Any]) -> None:
         self.assign(count=0, show_c2=True)
@@ -363,6 +392,7 @@ def contract_live(endpoint: Endpoint, secret_key: str) -> Live:
                     ("/lv/nav/b", NavB),
                     ("/lv/events", Events),
                     ("/lv/components", Components),
+                    ("/lv/upload", Upload),
                     ("/lv/room/{room}", Room),
                     ("/lv/crash", Crash),
                     ("/lv/async", Async),

@@ -8,10 +8,13 @@ their byte budgets and to check that statics are not sent again.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -375,3 +378,31 @@ def test_live_components(new_tab: NewTab) -> None:
     expect(page.locator("#c2-value")).to_have_text("0")  # a new component
     page.click("#c2-inc")
     expect(page.locator("#c2-value")).to_have_text("1")
+
+
+def test_uploads(new_tab: NewTab, tmp_path: Path) -> None:
+    small = tmp_path / "notes.txt"
+    small.write_bytes(b"hello world\n" * 100)
+    chunked = tmp_path / "data.bin"
+    chunked.write_bytes(os.urandom(90_000))  # two chunks of at most 64,000 bytes
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(100_001))
+    tab = new_tab()
+    page = tab.open("/lv/upload")
+    assert page.locator("#upload-form input[type=file]").count() == 1
+    page.set_input_files("#upload-form input[type=file]", [str(small), str(chunked)])
+    expect(page.locator(".entry-name")).to_have_text(["notes.txt", "data.bin"])
+    expect(page.locator(".entry-progress")).to_have_text(["100", "100"], timeout=8000)
+    chunks = [f for f in tab.sent if f is None]  # binary frames do not decode as JSON
+    assert len(chunks) >= 3
+    page.click("#upload-submit")
+    expected = [
+        f"{path.name} {path.stat().st_size} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+        for path in (small, chunked)
+    ]
+    expect(page.get_by_test_id("uploaded")).to_have_text(expected)
+    expect(page.get_by_test_id("entry")).to_have_count(0)  # consumed
+    page.set_input_files("#upload-form input[type=file]", [str(big)])
+    expect(page.locator(".entry-error")).to_have_text(["too_large"])
+    page.set_input_files("#upload-form input[type=file]", [str(small), str(chunked), str(big)])
+    expect(page.locator(".upload-error")).to_have_text(["too_many_files"])

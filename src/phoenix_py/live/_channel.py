@@ -42,6 +42,7 @@ from ._render import Renderer
 from ._routes import Routes
 from ._tokens import SessionToken, Tokens
 from .component import LiveComponent
+from .uploads import UploadConfig, UploadEntry
 from .view import LiveView, Navigation
 
 logger = logging.getLogger("phoenix_py.live")
@@ -61,6 +62,14 @@ class LiveContext(Protocol):
 
     def renderer(self, view: type[LiveView] | type[LiveComponent]) -> Renderer:
         """A fresh renderer of a view's or a component's compiled template."""
+        ...
+
+    def register_upload(self, view_id: str, upload: UploadConfig, entry: UploadEntry) -> None:
+        """Let ``lvu:<entry ref>`` find ``entry`` (until ``unregister_uploads``)."""
+        ...
+
+    def unregister_uploads(self, view_id: str) -> None:
+        """The view is gone: its entries can no longer be uploaded to."""
         ...
 
 
@@ -162,6 +171,10 @@ class LiveChannel(Channel):
             return await self._event(live, payload)
         if event == "live_patch":
             return await self._live_patch(live, payload)
+        if event == "allow_upload":
+            return self._allow_upload(live, payload)
+        if event == "progress":
+            return self._progress(payload)
         if event == "cids_will_destroy":
             return _ok({})
         if event == "cids_destroyed":
@@ -179,6 +192,7 @@ class LiveChannel(Channel):
         if isinstance(cid, int) and component is None:
             return error({"reason": f"no component with cid {cid}"})
         value = _event_value(kind, payload.get("value"), payload.get("meta"))
+        self._announce_uploads(payload.get("uploads"))
         if component is not None and isinstance(cid, int):
             answer = await component.handle_event(name, value)
             self.components.touch(cid)
@@ -199,6 +213,56 @@ class LiveChannel(Channel):
         if diff:
             reply["diff"] = diff
         return _ok(reply)
+
+    # Uploads
+
+    def _upload_by_ref(self, ref: Any) -> UploadConfig | None:
+        uploads = self.view.assigns.get("uploads") or {}
+        return next((upload for upload in uploads.values() if upload.ref == ref), None)
+
+    def _announce_uploads(self, announced: Any) -> None:
+        """A form event names the files chosen since: they become entries."""
+        if not isinstance(announced, dict):
+            return
+        for ref, entries in announced.items():
+            upload = self._upload_by_ref(ref)
+            if upload is not None and isinstance(entries, list):
+                upload.put_entries(entries)
+                self.view.changed.add("uploads")
+
+    def _allow_upload(self, live: LiveContext, payload: dict[str, Any]) -> ChannelReply:
+        upload = self._upload_by_ref(payload.get("ref"))
+        entries = payload.get("entries")
+        if upload is None or not isinstance(entries, list):
+            return error({"reason": "no such upload"})
+        upload.put_entries(entries)
+        view_id = self.topic[len("lv:") :]
+        refs = [entry.get("ref") for entry in entries if isinstance(entry, dict)]
+        reply = upload.preflight(
+            refs, lambda ref, entry_ref: live.tokens.sign_upload(view_id, ref, entry_ref)
+        )
+        for entry in upload.entries:
+            if entry.ref in reply["entries"]:
+                live.register_upload(view_id, upload, entry)
+        self.view.changed.add("uploads")
+        diff = self._render(full=False)
+        return _ok({**reply, "diff": diff} if diff else reply)
+
+    def _progress(self, payload: dict[str, Any]) -> ChannelReply:
+        upload = self._upload_by_ref(payload.get("ref"))
+        entry = upload.entry(payload.get("entry_ref")) if upload is not None else None
+        if upload is None or entry is None:
+            return error({"reason": "no such upload entry"})
+        progress = payload.get("progress")
+        if isinstance(progress, int):
+            entry.progress = max(entry.progress, min(progress, 100))
+            entry.done = entry.progress == 100 and entry.written == entry.client_size
+        elif isinstance(progress, dict):
+            entry.errors = [*entry.errors, str(progress.get("error", "failed"))]
+            entry.valid = False
+        self.view.changed.add("uploads")
+        diff = self._render(full=False)
+        return _ok({"diff": diff} if diff else {})
 
     async def _live_patch(self, live: LiveContext, payload: dict[str, Any]) -> ChannelReply:
         url = payload.get("url")
@@ -243,6 +307,10 @@ class LiveChannel(Channel):
             task.cancel()
         for topic in list(self._subscriptions):
             self.unsubscribe(topic)
+        live: LiveContext = self.socket.context
+        live.unregister_uploads(self.topic[len("lv:") :])
+        for upload in (view.assigns.get("uploads") or {}).values():
+            upload.discard_all()
         await view.terminate(reason)
 
     # After a callback: navigation, then the render

@@ -9,6 +9,8 @@ its own salt, so that one kind never verifies as another:
 * ``static``: ``data-phx-static``: the id again and the flash of the dead render.
 * ``flash``: the flash carried across a live navigation (the client hands it
   back on its next join); short-lived, as Phoenix's.
+* ``upload``: one upload entry's right to join ``lvu:<entry ref>`` and send
+  its chunks (the view id, the upload ref, the entry ref).
 * ``csrf``: the ``<meta name="csrf-token">`` content, a signature over the
   secret the CSRF cookie holds; the socket's ``_csrf_token`` param must verify
   against the cookie sent with the upgrade.
@@ -49,6 +51,7 @@ class Tokens:
         self._static = URLSafeTimedSerializer(secret_key, salt="phoenix_py.live.static")
         self._flash = URLSafeTimedSerializer(secret_key, salt="phoenix_py.live.flash")
         self._csrf = URLSafeTimedSerializer(secret_key, salt="phoenix_py.live.csrf")
+        self._upload = URLSafeTimedSerializer(secret_key, salt="phoenix_py.live.upload")
 
     # data-phx-session / data-phx-static
 
@@ -84,6 +87,17 @@ class Tokens:
 
     def verify_flash(self, token: Any) -> dict[str, str]:
         return _string_map(_loads(self._flash, token, FLASH_MAX_AGE)) or {}
+
+    # uploads
+
+    def sign_upload(self, view_id: str, upload_ref: str, entry_ref: str) -> str:
+        return str(self._upload.dumps([view_id, upload_ref, entry_ref]))
+
+    def verify_upload(self, token: Any) -> tuple[str, str, str] | None:
+        data = _loads(self._upload, token, SESSION_MAX_AGE)
+        if isinstance(data, list) and len(data) == 3 and all(isinstance(d, str) for d in data):
+            return data[0], data[1], data[2]
+        return None
 
     # CSRF
 

@@ -51,7 +51,9 @@ from ._html import to_html
 from ._render import Renderer
 from ._routes import LiveRoute, LiveSession, Routes
 from ._tokens import SessionToken, Tokens
+from ._upload_channel import UploadChannel
 from .component import LiveComponent, live_component
+from .uploads import UploadConfig, UploadEntry, live_file_input, upload_errors
 from .view import LiveView
 
 __all__ = ["Live", "LivePage", "LiveSocket", "live_environment"]
@@ -80,9 +82,10 @@ def live_environment(loader: jinja2.BaseLoader | None = None) -> jinja2.Environm
 
 
 class LiveSocket(Socket):
-    """The LiveView socket: one ``lv:<id>`` channel per live view on the page."""
+    """The LiveView socket: one ``lv:<id>`` channel per live view on the page, and
+    one ``lvu:<entry ref>`` channel per file being uploaded."""
 
-    channels = (("lv:*", LiveChannel),)
+    channels = (("lv:*", LiveChannel), ("lvu:*", UploadChannel))
 
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
         live: Live = self.context
@@ -138,6 +141,7 @@ class Live:
             LiveSocket, context=self, longpoll=longpoll, check_origin=check_origin
         )
         self._templates: dict[type[LiveView] | type[LiveComponent], Template] = {}
+        self._uploads: dict[tuple[str, str], tuple[UploadConfig, UploadEntry]] = {}
         for route in self.router.routes:
             self._template(route.view)
 
@@ -146,11 +150,29 @@ class Live:
     def renderer(self, view: type[LiveView] | type[LiveComponent]) -> Renderer:
         return Renderer(self._template(view))
 
+    def register_upload(self, view_id: str, upload: UploadConfig, entry: UploadEntry) -> None:
+        self._uploads[(view_id, entry.ref)] = (upload, entry)
+
+    def unregister_uploads(self, view_id: str) -> None:
+        for key in [key for key in self._uploads if key[0] == view_id]:
+            del self._uploads[key]
+
+    def upload_entry(self, view_id: str, entry_ref: str) -> tuple[UploadConfig, UploadEntry] | None:
+        found = self._uploads.get((view_id, entry_ref))
+        if found is None or found[1] not in found[0].entries:
+            return None
+        return found
+
     def _template(self, view: type[LiveView] | type[LiveComponent]) -> Template:
         template = self._templates.get(view)
         if template is None:
             source, name = view.template_source()
-            names = {"live_component": live_component, **view.components}
+            names = {
+                "live_component": live_component,
+                "live_file_input": live_file_input,
+                "upload_errors": upload_errors,
+                **view.components,
+            }
             template = compile_template(self.environment, source, name, globals=names)
             self._templates[view] = template
             for component in view.components.values():

@@ -140,6 +140,7 @@ class LiveViewTest:
     _tree: ClientTree | None = None
     _channel: TestChannel | None = None
     _seen: int = 0
+    _file_refs: int = 0  # the client numbers the files it tracks
 
     __test__ = False
 
@@ -205,6 +206,72 @@ class LiveViewTest:
         reply = await self.push_event("hook", event, value)
         diff = reply.get("diff", {})
         return diff.get("r")
+
+    async def upload(
+        self,
+        name: str,
+        files: list[tuple[str, bytes, str]],
+        *,
+        form: str = "form",
+        progress: bool = True,
+    ) -> dict[str, Any]:
+        """Choose ``files`` (name, content, type) for upload ``name``'s input and send
+        them as the client does: the form's ``phx-change`` announcing them,
+        ``allow_upload``, then each entry's chunks over ``lvu:<ref>`` and its
+        ``progress`` (unless ``progress`` is false). Returns the preflight reply."""
+        inputs = self.select(f'{form} input[type="file"][name="{name}"]')
+        if not inputs:
+            raise AssertionError(f"no live file input for {name!r} in {form!r}")
+        upload_ref = str(inputs[0]["data-phx-upload-ref"])
+        entries = []
+        for file_name, content, content_type in files:
+            entries.append(
+                {
+                    "ref": str(self._file_refs),
+                    "name": file_name,
+                    "size": len(content),
+                    "type": content_type,
+                    "path": name,
+                }
+            )
+            self._file_refs += 1
+        form_tag = self.select(form)[0]
+        change = form_tag.get("phx-change")
+        if change is not None:
+            payload = {
+                "type": "form",
+                "event": change,
+                "value": "",
+                "uploads": {upload_ref: entries},
+            }
+            payload["meta"] = {"_target": name}
+            self._apply_reply(await self._push("event", payload))
+        reply = await self._push("allow_upload", {"ref": upload_ref, "entries": entries})
+        self._apply_reply(reply)
+        for entry, (_, content, _) in zip(entries, files, strict=True):
+            token = reply.get("entries", {}).get(entry["ref"])
+            if token is None:
+                continue
+            chunk_size = reply["config"]["chunk_size"]
+            topic = f"lvu:{entry['ref']}"
+            join_ref = self.socket.next_ref()
+            await self.socket.send(Message(topic, "phx_join", {"token": token}, join_ref, join_ref))
+            joined = await self._reply(topic, join_ref)
+            if joined["status"] != "ok":
+                raise AssertionError(f"lvu join refused: {joined['response']}")
+            upload_channel = TestChannel(self.socket, topic, join_ref)
+            for start in range(0, max(len(content), 1), chunk_size):
+                ref = await upload_channel.push("chunk", content[start : start + chunk_size])
+                answer = await self._reply(topic, ref)
+                if answer["status"] != "ok":
+                    raise AssertionError(f"chunk refused: {answer['response']}")
+            if progress:
+                self._apply_reply(
+                    await self._push(
+                        "progress", {"ref": upload_ref, "entry_ref": entry["ref"], "progress": 100}
+                    )
+                )
+        return reply
 
     async def patch(self, path: str) -> None:
         """Follow a ``data-phx-link="patch"`` link to ``path``."""

@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from ..errors import UsageError
@@ -45,6 +46,7 @@ from ._assigns import Assigns
 from ._render import StreamOps
 from ._templates import Templated
 from .component import LiveComponent
+from .uploads import UploadConfig, UploadEntry
 
 logger = logging.getLogger("phoenix_py.live")
 
@@ -253,6 +255,52 @@ class LiveView(Assigns, Templated):
                 "dom_id=lambda item: ... to self.stream"
             )
         return f"{name}-{key}"
+
+    # Uploads (see ``uploads``)
+
+    def allow_upload(
+        self,
+        name: str,
+        *,
+        accept: str | list[str] = "any",
+        max_entries: int = 1,
+        max_file_size: int = 8_000_000,
+        auto_upload: bool = False,
+        chunk_size: int = 64_000,
+    ) -> UploadConfig:
+        """Accept files for upload ``name`` (``uploads.NAME`` in the template)."""
+        upload = UploadConfig(name, accept, max_entries, max_file_size, auto_upload, chunk_size)
+        uploads = dict(self.assigns.get("uploads", {}))
+        uploads[name] = upload
+        self.assign(uploads=uploads)
+        return upload
+
+    def upload(self, name: str) -> UploadConfig:
+        upload = self.assigns.get("uploads", {}).get(name)
+        if not isinstance(upload, UploadConfig):
+            raise UsageError(f"no upload {name!r}: call self.allow_upload({name!r}, ...) in mount")
+        return upload
+
+    def consume_uploaded_entries(
+        self, name: str, function: Callable[[Path, UploadEntry], Any]
+    ) -> list[Any]:
+        """``function(path, entry)`` for each finished entry of ``name``, which is then
+        forgotten (its file deleted); the results, in order."""
+        upload = self.upload(name)
+        results = []
+        for entry in [entry for entry in upload.entries if entry.done]:
+            if entry.path is not None:
+                results.append(function(entry.path, entry))
+            upload.discard(entry)
+        self.changed.add("uploads")
+        return results
+
+    def cancel_upload(self, name: str, ref: str) -> None:
+        upload = self.upload(name)
+        entry = upload.entry(ref)
+        if entry is not None:
+            upload.discard(entry)
+            self.changed.add("uploads")
 
     # The rest of the app
 
