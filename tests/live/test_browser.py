@@ -406,3 +406,55 @@ def test_uploads(new_tab: NewTab, tmp_path: Path) -> None:
     expect(page.locator(".entry-error")).to_have_text(["too_large"])
     page.set_input_files("#upload-form input[type=file]", [str(small), str(chunked), str(big)])
     expect(page.locator(".upload-error")).to_have_text(["too_many_files"])
+
+
+def test_a_page_over_longpoll(browser: Browser, server: ContractServer) -> None:
+    """Without WebSocket, phoenix.js takes LongPoll: the same view, the same diffs."""
+    context = browser.new_context()
+    try:
+        context.add_init_script("window.WebSocket = undefined")
+        page = context.new_page()
+        polls: list[str] = []
+        page.on("request", lambda request: polls.append(request.url))
+        page.goto(server.http_url + "/lv/counter")
+        expect(page.locator("[data-phx-main].phx-connected")).to_have_count(1)
+        page.click("#inc5")
+        expect(page.locator("#count")).to_have_text("5")
+        assert any("/live/longpoll" in url for url in polls)
+    finally:
+        context.close()
+
+
+def test_a_room_across_two_nodes_on_redis(browser: Browser) -> None:
+    """Views on two instances sharing a real redis-server: messages and presence cross."""
+    from ..integration.conftest import ContractCluster
+
+    cluster = ContractCluster(2)
+    contexts = []
+    try:
+        cluster.start()
+        room = f"cluster{int(time.time() * 1000) % 1_000_000}"
+        pages = []
+        for name, node in zip(("ann", "bob"), cluster.nodes, strict=True):
+            context = browser.new_context()
+            contexts.append(context)
+            page = context.new_page()
+            page.goto(f"{node.http_url}/lv/room/{room}?name={name}")
+            expect(page.locator("[data-phx-main].phx-connected")).to_have_count(1)
+            pages.append(page)
+        ann, bob = pages
+        for page in pages:  # presence replicates within a heartbeat period
+            expect(page.get_by_test_id("who")).to_have_text(["ann", "bob"], timeout=8000)
+        ann.fill("#msg-body", "from node 0")
+        ann.click("#send")
+        expect(bob.get_by_test_id("message")).to_have_text(["ann: from node 0"])
+        bob.fill("#msg-body", "from node 1")
+        bob.click("#send")
+        for page in pages:
+            expect(page.get_by_test_id("message")).to_have_text(
+                ["ann: from node 0", "bob: from node 1"]
+            )
+    finally:
+        for context in contexts:
+            context.close()
+        cluster.close()
