@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import itertools
 import secrets
@@ -215,20 +216,22 @@ class Events(LiveView):
 
 
 class Room(LiveView):
+    """Both lists are streams: a view keeps the names present (to place a newcomer in
+    order), not their rendering, and a join or a message sends that one entry."""
+
     template_file = "templates/room.html"
 
     async def mount(self, params: dict[str, Any], session: dict[str, Any]) -> None:
         self.topic = f"lv_room:{params['room']}"
         self.name = str(params.get("name", "")) or f"anon-{secrets.token_hex(4)}"
+        self.names: list[str] = []
         self.stream("messages", [])
-        self.assign(who=[])
+        self.stream("who", [], dom_id=lambda name: f"who-{name}")
         if self.connected:
             self.subscribe(self.topic)
             self.track(self.state.presence, self.topic, self.name, {})
-            self.refresh_who()
-
-    def refresh_who(self) -> None:
-        self.assign(who=sorted(self.state.presence.list(self.topic)))
+            self.names = sorted(self.state.presence.list(self.topic))
+            self.stream("who", self.names)
 
     async def handle_event(self, event: str, value: dict[str, Any]) -> None:
         if event == "post":
@@ -237,9 +240,23 @@ class Room(LiveView):
 
     async def handle_info(self, message: Any) -> None:
         if isinstance(message, Broadcast) and message.event == "presence_diff":
-            self.refresh_who()
+            self.apply_presence(message.payload)
         elif isinstance(message, Broadcast) and message.event == "message":
             self.stream_insert("messages", message.payload)
+
+    def apply_presence(self, diff: dict[str, Any]) -> None:
+        """Leaves first, then joins at their sorted place: the positions the client
+        inserts at are those of the list it has after the deletes."""
+        presence = self.state.presence
+        for name in sorted(diff["leaves"]):
+            if presence.get_by_key(self.topic, name) == [] and name in self.names:
+                self.names.remove(name)
+                self.stream_delete_by_dom_id("who", f"who-{name}")
+        for name in sorted(diff["joins"]):
+            if name not in self.names:
+                at = bisect.bisect(self.names, name)
+                self.names.insert(at, name)
+                self.stream_insert("who", name, at=at)
 
 
 # 9. Uploads
