@@ -27,6 +27,7 @@ from phoenix_py.auth import JWTAuth
 from phoenix_py.presence import Presence
 
 from .live import ASSET_ROUTES, contract_live
+from .roster import Rosters
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class ContractState:
     """The app's objects, reachable as ``self.state`` in the socket and its channels."""
 
     presence: Presence
+    #: Who is in each live room, shared by the room's views (``roster``).
+    rosters: Rosters
     #: Set in JWT mode: connecting then needs a valid token, whose ``sub`` is the user.
     auth: JWTAuth | None = None
 
@@ -183,7 +186,8 @@ def create_app(
         down_period=presence_down_period,
         broadcast_period=min(1.5, presence_down_period / 4),
     )
-    endpoint = Endpoint(pubsub, state=ContractState(presence, auth), secret_key=SECRET_KEY)
+    state = ContractState(presence, Rosters(presence, pubsub), auth)
+    endpoint = Endpoint(pubsub, state=state, secret_key=SECRET_KEY)
     live = contract_live(endpoint, SECRET_KEY)
 
     async def broadcast(request: Request) -> JSONResponse:

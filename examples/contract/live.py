@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import bisect
 import hashlib
 import itertools
 import secrets
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from markupsafe import escape
 from starlette.requests import Request
@@ -18,6 +17,8 @@ from starlette.routing import BaseRoute, Route
 from phoenix_py import Broadcast, Endpoint
 from phoenix_py.live import Live, LiveComponent, LivePage, LiveSession, LiveView
 from phoenix_py.live.uploads import UploadEntry
+
+from .roster import Roster
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 CLIENT_BUILDS = {
@@ -215,23 +216,34 @@ class Events(LiveView):
 # 8. Room
 
 
+class Said(NamedTuple):
+    """A message as the room's views stream it: immutable, so its entry is rendered
+    once for all the views of this instance."""
+
+    id: str
+    name: str
+    body: str
+
+
 class Room(LiveView):
-    """Both lists are streams: a view keeps the names present (to place a newcomer in
-    order), not their rendering, and a join or a message sends that one entry."""
+    """Both lists are streams, and who is here comes from the room's ``Roster``,
+    shared by its views: a view keeps the version its page shows, not the names,
+    and a join or a message sends that one entry."""
 
     template_file = "templates/room.html"
 
     async def mount(self, params: dict[str, Any], session: dict[str, Any]) -> None:
         self.topic = f"lv_room:{params['room']}"
         self.name = str(params.get("name", "")) or f"anon-{secrets.token_hex(4)}"
-        self.names: list[str] = []
+        self.roster: Roster | None = None
         self.stream("messages", [])
         self.stream("who", [], dom_id=lambda name: f"who-{name}")
         if self.connected:
+            self.roster = self.state.rosters.join(self.topic)  # subscribed before the view
             self.subscribe(self.topic)
             self.track(self.state.presence, self.topic, self.name, {})
-            self.names = sorted(self.state.presence.list(self.topic))
-            self.stream("who", self.names)
+            self.shown = self.roster.version
+            self.stream("who", self.roster.names)
 
     async def handle_event(self, event: str, value: dict[str, Any]) -> None:
         if event == "post":
@@ -240,23 +252,29 @@ class Room(LiveView):
 
     async def handle_info(self, message: Any) -> None:
         if isinstance(message, Broadcast) and message.event == "presence_diff":
-            self.apply_presence(message.payload)
+            self.catch_up()
         elif isinstance(message, Broadcast) and message.event == "message":
-            self.stream_insert("messages", message.payload)
+            said = message.payload
+            self.stream_insert("messages", Said(said["id"], said["name"], said["body"] or ""))
 
-    def apply_presence(self, diff: dict[str, Any]) -> None:
-        """Leaves first, then joins at their sorted place: the positions the client
-        inserts at are those of the list it has after the deletes."""
-        presence = self.state.presence
-        for name in sorted(diff["leaves"]):
-            if presence.get_by_key(self.topic, name) == [] and name in self.names:
-                self.names.remove(name)
-                self.stream_delete_by_dom_id("who", f"who-{name}")
-        for name in sorted(diff["joins"]):
-            if name not in self.names:
-                at = bisect.bisect(self.names, name)
-                self.names.insert(at, name)
-                self.stream_insert("who", name, at=at)
+    def catch_up(self) -> None:
+        """The page shows the roster at ``shown``: bring it to now (the roster has
+        applied the diff already; later diffs may have come too, then they are no-ops)."""
+        if self.roster is None:
+            return
+        change = self.roster.since(self.shown)
+        self.shown = self.roster.version
+        if change.reset:
+            self.stream("who", self.roster.names, reset=True)
+            return
+        for name in change.leaves:
+            self.stream_delete_by_dom_id("who", f"who-{name}")
+        for name, at in change.joins:
+            self.stream_insert("who", name, at=at)
+
+    async def terminate(self, reason: str | BaseException) -> None:
+        if self.roster is not None:
+            self.state.rosters.leave(self.roster)
 
 
 # 9. Uploads

@@ -587,6 +587,16 @@ class ReplicationMachine(RuleBasedStateMachine):
             for topic in TOPICS:
                 assert by_ref(self.clients[name][topic]) == listed(state, topic)
 
+    @invariant()
+    def keys_and_metas_agree_with_list(self) -> None:
+        for state in self.states.values():
+            for topic in TOPICS:
+                presences = state.list(topic)
+                assert state.keys(topic) == list(presences)
+                for key in KEYS:
+                    expected = presences[key]["metas"] if key in presences else []
+                    assert state.metas(topic, key) == expected
+
     def teardown(self) -> None:
         # Everyone is heard again, sends its last delta, and every inbox is
         # flushed (with transfers for the gaps); then, as the tracker's transfers

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from examples.contract.app import create_app
+from phoenix_py import Broadcast
 from phoenix_py.live import Live
 from phoenix_py.live.testing import live
 
@@ -136,3 +137,25 @@ async def test_a_removed_component_comes_back_new() -> None:
     assert view.text("#c2-value") == "0"  # a new component: mounted afresh
     await view.element("#c2-inc").click()
     assert view.text("#c2-value") == "1" and view.text("#c1-value") == "0"
+
+
+async def test_the_room_keeps_who_is_here_sorted_when_joins_and_leaves_share_a_diff() -> None:
+    view = await live(LIVE, "/lv/room/batched?name=zed")
+    topic = "lv_room:batched"
+    # three presence diffs reach the view together: they go out as one diff, where
+    # the page applies the delete of "bob" before every insert
+    for diff in (
+        {"joins": {"bob": {}, "dan": {}}, "leaves": {}},
+        {"joins": {}, "leaves": {"bob": {}}},
+        {"joins": {"cid": {}, "amy": {}}, "leaves": {}},
+    ):
+        LIVE.pubsub.local_broadcast(topic, Broadcast(topic, "presence_diff", diff))
+    await view.sync(0.1)
+    diffs = [message for message in view.socket.received() if message.event == "diff"]
+    assert len(diffs) == 1
+    assert [item.get_text() for item in view.select("[data-testid=who]")] == [
+        "amy",
+        "cid",
+        "dan",
+        "zed",
+    ]

@@ -38,6 +38,8 @@ import msgspec
 
 Meta = dict[str, Any]
 Presences = dict[str, dict[str, list[Meta]]]
+Metas = list[Meta]
+Keys = list[str]
 Diff = dict[str, Presences]
 Diffs = dict[str, Diff]
 
@@ -79,7 +81,8 @@ class TrackerState:
         self.clock = 0
         self._entries: dict[str, dict[int, Entry]] = {replica: {}}
         self._context: dict[str, int] = {replica: 0}
-        self._by_topic: dict[str, dict[tuple[str, int], Entry]] = {}
+        # topic -> key -> (replica, clock) -> entry: a key's metas without a scan
+        self._by_topic: dict[str, dict[str, dict[tuple[str, int], Entry]]] = {}
         self._down: set[str] = set()
         self._delta_start = 0
         self._delta_adds: dict[int, Entry] = {}
@@ -139,7 +142,7 @@ class TrackerState:
     def clock_of(self, replica: str) -> int:
         return self._context.get(replica, 0)
 
-    def replicas(self) -> list[str]:
+    def replicas(self) -> Keys:
         return [replica for replica in self._context if replica != self.replica]
 
     def add_replica(self, replica: str) -> None:
@@ -235,10 +238,28 @@ class TrackerState:
     def list(self, topic: str) -> Presences:
         """``{key: {"metas": [...]}}`` of the visible entries on ``topic``."""
         grouped: Presences = {}
-        for (replica, _), entry in self._by_topic.get(topic, {}).items():
-            if replica not in self._down:
-                grouped.setdefault(entry.key, {"metas": []})["metas"].append(entry.meta)
+        for key, entries in self._by_topic.get(topic, {}).items():
+            metas = self._visible_metas(entries)
+            if metas:
+                grouped[key] = {"metas": metas}
         return grouped
+
+    def metas(self, topic: str, key: str) -> Metas:
+        """The visible metas of one key on ``topic`` (``[]``: not present)."""
+        return self._visible_metas(self._by_topic.get(topic, {}).get(key, {}))
+
+    def keys(self, topic: str) -> Keys:
+        """The keys present on ``topic``, without building their metas."""
+        down = self._down
+        return [
+            key
+            for key, entries in self._by_topic.get(topic, {}).items()
+            if not down or any(replica not in down for replica, _ in entries)
+        ]
+
+    def _visible_metas(self, entries: dict[tuple[str, int], Entry]) -> Metas:
+        down = self._down
+        return [entry.meta for (replica, _), entry in entries.items() if replica not in down]
 
     def entries(self, replica: str) -> dict[int, Entry]:
         """A replica's entries by clock (a copy)."""
@@ -251,11 +272,15 @@ class TrackerState:
 
     def _put(self, replica: str, clock: int, entry: Entry) -> None:
         self._entries[replica][clock] = entry
-        self._by_topic.setdefault(entry.topic, {})[(replica, clock)] = entry
+        by_key = self._by_topic.setdefault(entry.topic, {})
+        by_key.setdefault(entry.key, {})[(replica, clock)] = entry
 
     def _drop(self, replica: str, clock: int) -> None:
         entry = self._entries[replica].pop(clock)
-        topic_entries = self._by_topic[entry.topic]
-        del topic_entries[(replica, clock)]
-        if not topic_entries:
-            del self._by_topic[entry.topic]
+        by_key = self._by_topic[entry.topic]
+        key_entries = by_key[entry.key]
+        del key_entries[(replica, clock)]
+        if not key_entries:
+            del by_key[entry.key]
+            if not by_key:
+                del self._by_topic[entry.topic]

@@ -26,21 +26,21 @@ socket and its other views go on.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import time
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from .._core.message import Broadcast
 from .._core.params import parse_params
 from ..channel import Channel, ChannelReply, error
 from ..pubsub.base import PubSub
+from ._client_payloads import announce_uploads, event_value, preflight_uploads, record_progress
 from ._components import Components
 from ._render import Renderer
 from ._routes import Routes
+from ._ticker import RenderTicker
 from ._tokens import SessionToken, Tokens
+from ._view_process import AsyncDone, PubSubBatch, ViewProcess
 from .component import LiveComponent
 from .uploads import UploadConfig, UploadEntry
 from .view import LiveView, Navigation
@@ -59,6 +59,7 @@ class LiveContext(Protocol):
     tokens: Tokens
     router: Routes
     pubsub: PubSub
+    ticker: RenderTicker
 
     def renderer(self, view: type[LiveView] | type[LiveComponent]) -> Renderer:
         """A fresh renderer of a view's or a component's compiled template."""
@@ -71,25 +72,6 @@ class LiveContext(Protocol):
     def unregister_uploads(self, view_id: str) -> None:
         """The view is gone: its entries can no longer be uploaded to."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class _AsyncDone:
-    done: Callable[[Any, BaseException | None], Awaitable[None]]
-    result: Any
-    error: BaseException | None
-
-
-class _Forward:
-    """A pubsub subscriber handing what arrives to the view's ``handle_info``, in order."""
-
-    __slots__ = ("channel",)
-
-    def __init__(self, channel: LiveChannel) -> None:
-        self.channel = channel
-
-    def deliver(self, message: Any, cache: dict[Any, Any]) -> None:
-        self.channel.send_info(message)
 
 
 class LiveChannel(Channel):
@@ -118,9 +100,9 @@ class LiveChannel(Channel):
         if isinstance(found, ChannelReply):
             return found
         view_cls, path_params = found
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._subscriptions: dict[str, _Forward] = {}
-        self.view = view_cls(self)
+        params = payload.get("params")
+        self.process = ViewProcess(self, live, params if isinstance(params, dict) else {})
+        self.view = view_cls(self.process)
         self.renderer = live.renderer(view_cls)
         self.components = Components(self.view, live.renderer)
         self.url = url
@@ -191,8 +173,8 @@ class LiveChannel(Channel):
         component = self.components.get(cid) if isinstance(cid, int) else None
         if isinstance(cid, int) and component is None:
             return error({"reason": f"no component with cid {cid}"})
-        value = _event_value(kind, payload.get("value"), payload.get("meta"))
-        self._announce_uploads(payload.get("uploads"))
+        value = event_value(kind, payload.get("value"), payload.get("meta"))
+        announce_uploads(self.view, payload.get("uploads"))
         if component is not None and isinstance(cid, int):
             answer = await component.handle_event(name, value)
             self.components.touch(cid)
@@ -214,53 +196,19 @@ class LiveChannel(Channel):
             reply["diff"] = diff
         return _ok(reply)
 
-    # Uploads
-
-    def _upload_by_ref(self, ref: Any) -> UploadConfig | None:
-        uploads = self.view.assigns.get("uploads") or {}
-        return next((upload for upload in uploads.values() if upload.ref == ref), None)
-
-    def _announce_uploads(self, announced: Any) -> None:
-        """A form event names the files chosen since: they become entries."""
-        if not isinstance(announced, dict):
-            return
-        for ref, entries in announced.items():
-            upload = self._upload_by_ref(ref)
-            if upload is not None and isinstance(entries, list):
-                upload.put_entries(entries)
-                self.view.changed.add("uploads")
+    # Uploads (``_client_payloads``)
 
     def _allow_upload(self, live: LiveContext, payload: dict[str, Any]) -> ChannelReply:
-        upload = self._upload_by_ref(payload.get("ref"))
-        entries = payload.get("entries")
-        if upload is None or not isinstance(entries, list):
-            return error({"reason": "no such upload"})
-        upload.put_entries(entries)
         view_id = self.topic[len("lv:") :]
-        refs = [entry.get("ref") for entry in entries if isinstance(entry, dict)]
-        reply = upload.preflight(
-            refs, lambda ref, entry_ref: live.tokens.sign_upload(view_id, ref, entry_ref)
-        )
-        for entry in upload.entries:
-            if entry.ref in reply["entries"]:
-                live.register_upload(view_id, upload, entry)
-        self.view.changed.add("uploads")
+        reply = preflight_uploads(self.view, payload, view_id, live.tokens, live.register_upload)
+        if reply is None:
+            return error({"reason": "no such upload"})
         diff = self._render(full=False)
         return _ok({**reply, "diff": diff} if diff else reply)
 
     def _progress(self, payload: dict[str, Any]) -> ChannelReply:
-        upload = self._upload_by_ref(payload.get("ref"))
-        entry = upload.entry(payload.get("entry_ref")) if upload is not None else None
-        if upload is None or entry is None:
+        if not record_progress(self.view, payload):
             return error({"reason": "no such upload entry"})
-        progress = payload.get("progress")
-        if isinstance(progress, int):
-            entry.progress = max(entry.progress, min(progress, 100))
-            entry.done = entry.progress == 100 and entry.written == entry.client_size
-        elif isinstance(progress, dict):
-            entry.errors = [*entry.errors, str(progress.get("error", "failed"))]
-            entry.valid = False
-        self.view.changed.add("uploads")
         diff = self._render(full=False)
         return _ok({"diff": diff} if diff else {})
 
@@ -284,29 +232,51 @@ class LiveChannel(Channel):
     # Messages
 
     async def handle_info(self, message: Any) -> None:
-        live: LiveContext = self.socket.context
-        if isinstance(message, _AsyncDone):
+        if isinstance(message, PubSubBatch):
+            started = time.perf_counter()
+            try:
+                await self._handle_batch(message)
+            finally:
+                live: LiveContext = self.socket.context
+                live.ticker.spent(time.perf_counter() - started)
+            return
+        if isinstance(message, AsyncDone):
             await message.done(message.result, message.error)
         else:
             await self.view.handle_info(message)
-        ended = await self._navigate(live, None)
-        if ended is not None:
-            [(event, target)] = ended.items()
-            self.push(event, target)
-            self.stop("shutdown")
-            return
+        if not await self._navigated():
+            self._push_diff()
+
+    async def _handle_batch(self, batch: PubSubBatch) -> None:
+        for message in batch.messages:
+            await self.view.handle_info(message)
+            if await self._navigated():
+                return
+        self._push_diff()
+
+    def _push_diff(self) -> None:
         diff = self._render(full=False)
         if diff:
             self.push("diff", diff)
+
+    async def _navigated(self) -> bool:
+        """After a message: a patch is carried out; a navigate or redirect is pushed
+        and ends the view (True)."""
+        if self.view.navigation is None:
+            return False
+        ended = await self._navigate(self.socket.context, None)
+        if ended is None:
+            return False
+        [(event, target)] = ended.items()
+        self.push(event, target)
+        self.stop("shutdown")
+        return True
 
     async def terminate(self, reason: str | BaseException) -> None:
         view = getattr(self, "view", None)
         if view is None:
             return
-        for task in list(self._tasks):
-            task.cancel()
-        for topic in list(self._subscriptions):
-            self.unsubscribe(topic)
+        self.process.close()
         live: LiveContext = self.socket.context
         live.unregister_uploads(self.topic[len("lv:") :])
         for upload in (view.assigns.get("uploads") or {}).values():
@@ -372,67 +342,6 @@ class LiveChannel(Channel):
             ops.clear()
         return diff
 
-    # ViewRuntime
-
-    @property
-    def connected(self) -> bool:
-        return True
-
-    def subscribe(self, topic: str) -> None:
-        if topic not in self._subscriptions:
-            forward = self._subscriptions[topic] = _Forward(self)
-            live: LiveContext = self.socket.context
-            live.pubsub.subscribe(topic, forward)
-
-    def unsubscribe(self, topic: str) -> None:
-        forward = self._subscriptions.pop(topic, None)
-        if forward is not None:
-            live: LiveContext = self.socket.context
-            live.pubsub.unsubscribe(topic, forward)
-
-    async def broadcast_to(self, topic: str, event: str, payload: Any) -> None:
-        live: LiveContext = self.socket.context
-        await live.pubsub.broadcast(topic, Broadcast(topic, event, payload))
-
-    def track(self, presence: Any, topic: str, key: str, meta: dict[str, Any]) -> None:
-        presence.track(self, key, meta, topic=topic)
-
-    def spawn(
-        self, work: Awaitable[Any], done: Callable[[Any, BaseException | None], Awaitable[None]]
-    ) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-
-        def finished(task: asyncio.Task[Any]) -> None:
-            self._tasks.discard(task)
-            if task.cancelled():
-                return
-            failure = task.exception()
-            self.send_info(_AsyncDone(done, None if failure else task.result(), failure))
-
-        task.add_done_callback(finished)
-
 
 def _ok(payload: dict[str, Any]) -> ChannelReply:
     return ChannelReply("ok", payload)
-
-
-def _event_value(kind: str, value: Any, meta: Any) -> dict[str, Any]:
-    """An event's value as ``handle_event`` gets it (Phoenix's ``decode_event_type``)."""
-    if kind == "form":
-        decoded = parse_params(value) if isinstance(value, str) else {}
-        if isinstance(meta, dict):
-            decoded.update(meta)
-        target = decoded.get("_target")
-        if isinstance(target, str):
-            decoded["_target"] = _key_path(target)
-        return decoded
-    if isinstance(value, dict):
-        return value
-    return {} if value is None else {"value": value}
-
-
-def _key_path(name: str) -> list[str]:
-    """``user[address][city]`` as ``["user", "address", "city"]``."""
-    head, _, rest = name.partition("[")
-    return [head, *[part for part in rest.replace("]", "").split("[") if part]] if rest else [head]

@@ -90,6 +90,9 @@ class Loop:
     body: Template
     deps: frozenset[str]
     lineno: int
+    #: A stream whose body reads nothing but its own dom_id and item: the entry of
+    #: an immutable item is the same for every view, so ``_render`` keeps it here.
+    entry_cache: dict[tuple[str, Any], Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +221,7 @@ class _Builder:
         body_scope[LOOP] = iterable.deps
         body = self.template(node.body, body_scope, node.lineno)
         uses_loop = LOOP not in scope and _reads(node.body, LOOP)
+        shares_entries = stream is not None and not uses_loop and body.deps <= iterable.deps
         return Loop(
             index,
             targets,
@@ -228,6 +232,7 @@ class _Builder:
             body,
             iterable.deps | body.deps,
             node.lineno,
+            {} if shares_entries else None,
         )
 
     def key_path(self, node: nodes.Filter) -> tuple[str, ...]:

@@ -126,7 +126,7 @@ class Renderer:
 
 
 class _Context:
-    __slots__ = ("assigns", "changed", "components", "streams")
+    __slots__ = ("assigns", "changed", "component_calls", "components", "streams")
 
     def __init__(
         self,
@@ -139,6 +139,7 @@ class _Context:
         self.streams = streams
         self.changed = changed
         self.components = components
+        self.component_calls = 0
 
     def template(
         self, template: Template, scope: dict[str, Any], node: _Node | None
@@ -192,6 +193,7 @@ class _Context:
             raise _error(template, step, exc) from (None if isinstance(exc, Missing) else exc)
 
     def component(self, template: Template, step: Output, call: ComponentCall) -> int:
+        self.component_calls += 1
         if self.components is None:
             raise _error(template, step, "live_component is only rendered inside a live view")
         return self.components.render_call(call)
@@ -322,13 +324,17 @@ class _Context:
             return
         keyed: Diff = {}
         inserts = _unique_inserts(ops.inserts)
+        cache = step.entry_cache if not scope else None  # a top-level stream, no set-bindings
         for position, (dom_id, _at, _limit, _update_only, item) in enumerate(inserts):
-            entry_scope = {**scope, step.targets[0]: dom_id, step.targets[1]: item}
-            if step.uses_loop:
-                entry_scope["loop"] = LoopInfo(position, len(inserts))
-            dynamics: Diff = {}
-            entry: list[Any] = [None] * (len(step.body.statics) - 1)
-            self.dynamics(step.body, entry_scope, entry, dynamics, full=True)
+            loop = LoopInfo(position, len(inserts)) if step.uses_loop else None
+            if cache is not None and _immutable(item):
+                dynamics = cache.get((dom_id, item))
+                if dynamics is None:
+                    dynamics, per_view = self.stream_entry(step, scope, dom_id, item, loop)
+                    if not per_view:
+                        _remember(cache, (dom_id, item), dynamics)
+            else:
+                dynamics, _ = self.stream_entry(step, scope, dom_id, item, loop)
             keyed[str(position)] = dynamics
         keyed["kc"] = len(inserts)
         stream: list[Any] = [
@@ -343,6 +349,20 @@ class _Context:
             rendered["s"] = list(step.body.statics)
         diff[key] = rendered
         values[index] = True  # rendered once: the client has the statics
+
+    def stream_entry(
+        self, step: Loop, scope: dict[str, Any], dom_id: str, item: Any, loop: LoopInfo | None
+    ) -> tuple[Diff, bool]:
+        """One stream entry, and whether it is this view's alone (it shows a component,
+        whose cid only this view has)."""
+        entry_scope = {**scope, step.targets[0]: dom_id, step.targets[1]: item}
+        if loop is not None:
+            entry_scope["loop"] = loop
+        dynamics: Diff = {}
+        entry: list[Any] = [None] * (len(step.body.statics) - 1)
+        calls = self.component_calls
+        self.dynamics(step.body, entry_scope, entry, dynamics, full=True)
+        return dynamics, self.component_calls != calls
 
 
 class LoopInfo:
@@ -399,6 +419,25 @@ def _key(step: Loop, item: Any, position: int) -> Any:
     for name in step.key:
         value = value[name] if isinstance(value, Mapping) else getattr(value, name)
     return value
+
+
+#: Shared stream entries kept per stream loop (the oldest go first).
+ENTRY_CACHE_SIZE = 10_000
+_ATOMS = (str, int, float, bool, bytes, type(None))
+
+
+def _immutable(item: Any) -> bool:
+    """Strings, numbers, and tuples of them (named tuples too): an entry's look
+    depends on their value alone, whichever view renders it."""
+    if isinstance(item, _ATOMS):
+        return True
+    return isinstance(item, tuple) and all(_immutable(part) for part in item)
+
+
+def _remember(cache: dict[tuple[str, Any], Any], key: tuple[str, Any], entry: Diff) -> None:
+    if len(cache) >= ENTRY_CACHE_SIZE:
+        del cache[next(iter(cache))]
+    cache[key] = entry
 
 
 def _unique_inserts(

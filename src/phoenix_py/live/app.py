@@ -50,6 +50,7 @@ from ._components import Components
 from ._html import to_html
 from ._render import Renderer
 from ._routes import LiveRoute, LiveSession, Routes
+from ._ticker import RenderTicker
 from ._tokens import SessionToken, Tokens
 from ._upload_channel import UploadChannel
 from .component import LiveComponent, live_component
@@ -104,7 +105,8 @@ class Live:
             every instance of a cluster).
         layout: ``layout(page) -> str``, the HTML page around a view.
         session: ``session(request) -> dict``, what the views' ``mount`` gets as
-            ``session`` (signed into the page; default: nothing).
+            ``session`` (signed into the page), besides ``"_csrf_token"``: the
+            page's CSRF token, for HTTP forms (``csrf_valid`` checks it).
         environment: the Jinja2 environment (``live_environment()`` by default).
         socket_path: where the LiveView socket is mounted.
         longpoll: also serve the socket over LongPoll.
@@ -133,6 +135,7 @@ class Live:
         self.pubsub = endpoint.pubsub
         self.tokens = Tokens(key)
         self.router = Routes(sessions)
+        self.ticker = RenderTicker()
         self.layout = layout
         self.session = session
         self.environment = environment or live_environment()
@@ -196,14 +199,24 @@ class Live:
 
         return endpoint
 
+    def csrf_valid(self, request: Request, token: Any) -> bool:
+        """Whether ``token`` (an HTTP form's ``_csrf_token``) is the CSRF token of the
+        browser that sent ``request``: the one a live page of this app gave it."""
+        return self.tokens.csrf_valid(token, request.cookies.get(self.cookie_name))
+
     async def _dead_render(self, route: LiveRoute, request: Request) -> Response:
         secret = request.cookies.get(self.cookie_name)
         new_secret = secret is None
         if secret is None:
             secret = self.tokens.new_csrf_secret()
+        csrf_token = self.tokens.csrf_token(secret)
         view = route.view(_DeadRuntime(self.endpoint))
         params = {**parse_params(request.url.query), **request.path_params}
-        session = self.session(request) if self.session is not None else {}
+        # As Phoenix's session does, it carries the page's CSRF token (for HTTP forms).
+        session = {
+            **(self.session(request) if self.session is not None else {}),
+            "_csrf_token": csrf_token,
+        }
         await view.mount(params, session)
         if view.navigation is None:
             await view.handle_params(params, str(request.url))
@@ -227,7 +240,7 @@ class Live:
             + Markup("</div>")
         )
         title = str(view.assigns.get("page_title", ""))
-        page = self.layout(LivePage(title, self.tokens.csrf_token(secret), container))
+        page = self.layout(LivePage(title, csrf_token, container))
         response = HTMLResponse(page)
         if new_secret:
             response.set_cookie(self.cookie_name, secret, httponly=True, samesite="lax")
@@ -259,6 +272,13 @@ class _DeadRuntime:
 
     def track(self, presence: Any, topic: str, key: str, meta: dict[str, Any]) -> None:
         return None
+
+    @property
+    def connect_params(self) -> dict[str, Any]:
+        return {}
+
+    def send_after(self, message: Any, seconds: float) -> Any:
+        raise RuntimeError("send_after needs a connected view")
 
     def send_info(self, message: Any) -> None:
         return None

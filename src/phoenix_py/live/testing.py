@@ -31,41 +31,40 @@ An exception in the view is raised again in the test.
 from __future__ import annotations
 
 import asyncio
-import html
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
-from starlette.applications import Starlette
 
 from .._core.message import Message
 from ..testing import TestChannel, TestSocket, connect
 from ..types import ConnectInfo
 from ._client import ClientTree
+from ._testing_elements import Element, Form
+from ._testing_page import Page, Redirected, load_page
 from .app import Live, LiveSocket
 
 __all__ = ["LiveViewTest", "Redirected", "live"]
 
 
-class Redirected(AssertionError):
-    """The view navigated away (``to``, ``kind``: ``redirect``, ``navigate`` or ``patch``)."""
-
-    def __init__(self, to: str, kind: str) -> None:
-        super().__init__(f"the view {kind} to {to!r}")
-        self.to, self.kind = to, kind
-
-
 async def live(
-    app: Live, path: str, *, headers: dict[str, str] | None = None, timeout: float = 1.0
+    app: Live,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    connect_params: dict[str, Any] | None = None,
+    timeout: float = 1.0,
 ) -> LiveViewTest:
-    """Load ``path`` as a browser would, then join its view; see the module docs."""
-    page = await _dead_render(app, path, headers or {})
+    """Load ``path`` as a browser would, then join its view; see the module docs.
+
+    ``headers`` go with the page's request and the socket's upgrade (a ``cookie``
+    header there is merged with the cookies the page set, as a browser's cookie jar
+    does); ``connect_params`` are what ``LiveSocket``'s ``params`` would add (the
+    view's ``connect_params``)."""
+    page = await load_page(app, path, headers or {})
     info = ConnectInfo(
         transport="test",
-        headers={"cookie": page.cookie, **(headers or {})},
+        headers={**(headers or {}), "cookie": page.cookie},
         peer=("127.0.0.1", 0),
         scheme="ws",
         host="testserver",
@@ -79,50 +78,9 @@ async def live(
         endpoint=app.endpoint,
         context=app,
     )
-    view = LiveViewTest(app, socket, page, timeout)
+    view = LiveViewTest(app, socket, page, timeout, connect_params or {})
     await view.join()
     return view
-
-
-@dataclass
-class _Page:
-    url: str
-    status: int
-    html: str
-    cookie: str
-    csrf_token: str
-    view_id: str
-    session: str
-    static: str
-
-
-async def _dead_render(app: Live, path: str, headers: dict[str, str]) -> _Page:
-    transport = httpx.ASGITransport(app=Starlette(routes=app.routes()))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        response = await client.get(path, headers=headers)
-    if response.status_code in (301, 302, 303, 307):
-        raise Redirected(response.headers["location"], "redirect")
-    if response.status_code != 200:
-        raise AssertionError(f"GET {path} answered {response.status_code}: {response.text[:200]}")
-    text = response.text
-    cookie = "; ".join(f"{name}={value}" for name, value in response.cookies.items())
-    return _Page(
-        url=str(response.url),
-        status=response.status_code,
-        html=text,
-        cookie=cookie,
-        csrf_token=_attribute(text, r'name="csrf-token" content="([^"]*)"'),
-        view_id=_attribute(text, r'<div id="(phx-[^"]+)" data-phx-main'),
-        session=_attribute(text, r'data-phx-session="([^"]*)"'),
-        static=_attribute(text, r'data-phx-static="([^"]*)"'),
-    )
-
-
-def _attribute(text: str, pattern: str) -> str:
-    found = re.search(pattern, text)
-    if found is None:
-        raise AssertionError(f"the page has no {pattern!r}: is it a live route?")
-    return html.unescape(found.group(1))
 
 
 @dataclass
@@ -131,8 +89,9 @@ class LiveViewTest:
 
     app: Live
     socket: TestSocket
-    page: _Page
+    page: Page
     timeout: float
+    connect_params: dict[str, Any] = field(default_factory=dict)
     url: str = ""
     title: str | None = None
     events: list[tuple[str, Any]] = field(default_factory=list)
@@ -148,7 +107,7 @@ class LiveViewTest:
         self.url = self.page.url
         payload = {
             "url": self.url,
-            "params": {"_csrf_token": self.page.csrf_token, "_mounts": 0},
+            "params": {**self.connect_params, "_csrf_token": self.page.csrf_token, "_mounts": 0},
             "session": self.page.session,
             "static": self.page.static,
         }
@@ -195,11 +154,11 @@ class LiveViewTest:
 
     # Acting
 
-    def element(self, selector: str) -> _Element:
-        return _Element(self, selector)
+    def element(self, selector: str) -> Element:
+        return Element(self, selector)
 
-    def form(self, selector: str, data: dict[str, Any] | None = None) -> _Form:
-        return _Form(self, selector, data or {})
+    def form(self, selector: str, data: dict[str, Any] | None = None) -> Form:
+        return Form(self, selector, data or {})
 
     async def hook(self, event: str, value: Any) -> Any:
         """A hook's ``pushEvent(event, value)``; returns the reply value (or ``None``)."""
@@ -414,97 +373,3 @@ class LiveViewTest:
         if self._tree is None:
             raise AssertionError("the view has not joined")
         return self._tree
-
-
-@dataclass
-class _Element:
-    view: LiveViewTest
-    selector: str
-
-    def _tag(self) -> Any:
-        found = self.view.select(self.selector)
-        if not found:
-            raise AssertionError(f"no element matches {self.selector!r}")
-        return found[0]
-
-    async def click(self, value: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Fire the element's ``phx-click`` (an event name, or a JS command list's pushes)."""
-        return await self._fire("click", value)
-
-    async def keyup(self, key: str) -> dict[str, Any]:
-        return await self._fire("keyup", {"key": key})
-
-    async def keydown(self, key: str) -> dict[str, Any]:
-        return await self._fire("keydown", {"key": key})
-
-    async def _fire(self, kind: str, value: dict[str, Any] | None) -> dict[str, Any]:
-        tag = self._tag()
-        binding = tag.get(f"phx-{kind}")
-        if binding is None:
-            raise AssertionError(f"{self.selector!r} has no phx-{kind}")
-        meta = {
-            name[len("phx-value-") :]: str(item)
-            for name, item in tag.attrs.items()
-            if name.startswith("phx-value-")
-        }
-        if tag.name in ("button", "input", "select", "textarea"):
-            meta["value"] = str(tag.get("value", ""))
-        target = str(tag.get("phx-target", ""))
-        cid = int(target) if target.isdigit() else None
-        if binding.startswith("["):  # a JS command list: only its pushes reach the server
-            reply: dict[str, Any] = {}
-            for command, args in json.loads(binding):
-                if command == "push":
-                    payload = {**meta, **args.get("value", {}), **(value or {})}
-                    reply = await self.view.push_event(kind, args["event"], payload, cid=cid)
-            return reply
-        return await self.view.push_event(kind, binding, {**meta, **(value or {})}, cid=cid)
-
-
-@dataclass
-class _Form:
-    view: LiveViewTest
-    selector: str
-    data: dict[str, Any]
-
-    def _fields(self) -> list[tuple[str, str]]:
-        form = self.view.select(self.selector)
-        if not form:
-            raise AssertionError(f"no form matches {self.selector!r}")
-        fields: dict[str, str] = {}
-        for element in form[0].select("input[name], textarea[name], select[name]"):
-            if element.get("type") in ("submit", "button", "file"):
-                continue
-            fields[element["name"]] = str(element.get("value", element.get_text()))
-        fields.update(_flatten(self.data))
-        return list(fields.items())
-
-    async def change(self, target: str | None = None) -> dict[str, Any]:
-        """Fire the form's ``phx-change`` with its fields and ``data``; ``_target``
-        is ``target``, or the first field ``data`` sets."""
-        fields = self._fields()
-        binding = self.view.select(self.selector)[0].get("phx-change")
-        if binding is None:
-            raise AssertionError(f"{self.selector!r} has no phx-change")
-        changed = target or next(iter(_flatten(self.data)), None)
-        meta = {"_target": changed} if changed else None
-        return await self.view.push_event("form", binding, urlencode(fields), meta)
-
-    async def submit(self) -> dict[str, Any]:
-        """Fire the form's ``phx-submit`` with its fields and ``data``."""
-        binding = self.view.select(self.selector)[0].get("phx-submit")
-        if binding is None:
-            raise AssertionError(f"{self.selector!r} has no phx-submit")
-        return await self.view.push_event("form", binding, urlencode(self._fields()))
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """``{"user": {"name": "a"}}`` as ``{"user[name]": "a"}``, as a browser names fields."""
-    flat: dict[str, str] = {}
-    for key, value in data.items():
-        name = f"{prefix}[{key}]" if prefix else str(key)
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name))
-        else:
-            flat[name] = str(value)
-    return flat

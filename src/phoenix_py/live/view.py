@@ -35,6 +35,7 @@ the template slots that read a changed name, and sends only what differs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -82,6 +83,15 @@ class ViewRuntime(Protocol):
 
     def send_info(self, message: Any) -> None:
         """Queue ``message`` for ``handle_info``, after the current callback."""
+        ...
+
+    def send_after(self, message: Any, seconds: float) -> asyncio.TimerHandle:
+        """``send_info(message)`` in ``seconds`` (cancelled if the view ends first)."""
+        ...
+
+    @property
+    def connect_params(self) -> dict[str, Any]:
+        """The params the client joined with (``LiveSocket``'s ``params``)."""
         ...
 
     def spawn(
@@ -322,6 +332,20 @@ class LiveView(Assigns, Templated):
 
     def send_info(self, message: Any) -> None:
         self._runtime.send_info(message)
+
+    def send_after(self, message: Any, seconds: float) -> asyncio.TimerHandle | None:
+        """Deliver ``message`` to ``handle_info`` in ``seconds`` (Phoenix's
+        ``Process.send_after``); ``cancel()`` the handle to call it off. Connected only."""
+        if not self.connected:
+            return None
+        return self._runtime.send_after(message, seconds)
+
+    @property
+    def connect_params(self) -> dict[str, Any]:
+        """The client's connect params (``new LiveSocket(url, Socket, {params})`` and the
+        client's own ``_mounts``, ...), as Phoenix's ``get_connect_params``; ``{}`` in
+        the dead render."""
+        return self._runtime.connect_params if self.connected else {}
 
     def start_async(self, name: str, work: Callable[[], Awaitable[Any]]) -> None:
         """Run ``work()`` beside the view; ``handle_async(name, result)`` gets its outcome."""

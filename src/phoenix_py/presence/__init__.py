@@ -31,7 +31,7 @@ import time
 from typing import Any
 
 from .._core.message import Broadcast
-from .._core.presence_state import Diff
+from .._core.presence_state import Diff, Keys
 from ..channel import Channel
 from ..errors import UsageError
 from ..pubsub.base import PubSub
@@ -111,10 +111,15 @@ class Presence:
     def get_by_key(self, topic: str, key: str | int) -> Any:
         """The presence of one key (``{"metas": [...]}`` through ``fetch``), or
         ``[]`` (Phoenix's answer) when absent."""
-        found = self.tracker.list(topic).get(str(key))
-        if found is None:
+        metas = self.tracker.metas(topic, str(key))
+        if not metas:
             return []
-        return self.fetch(topic, {str(key): found})[str(key)]
+        return self.fetch(topic, {str(key): {"metas": metas}})[str(key)]
+
+    def keys(self, topic: str) -> Keys:
+        """The keys present on ``topic`` across the cluster, in the order they came
+        (``list(topic)`` without the metas: cheap on a big topic)."""
+        return self.tracker.keys(topic)
 
     def fetch(self, topic: str, presences: dict[str, Any]) -> dict[str, Any]:
         """Override to enrich presences (for example with user records)."""

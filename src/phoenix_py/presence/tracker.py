@@ -38,7 +38,9 @@ from .._core.presence_state import (
     Diff,
     Diffs,
     Entry,
+    Keys,
     Meta,
+    Metas,
     Presences,
     Snapshot,
     TrackerState,
@@ -191,6 +193,12 @@ class Tracker:
 
     def list(self, topic: str) -> Presences:
         return self.state.list(topic)
+
+    def metas(self, topic: str, key: str) -> Metas:
+        return self.state.metas(topic, key)
+
+    def keys(self, topic: str) -> Keys:
+        return self.state.keys(topic)
 
     # From the pubsub
 
