@@ -1,4 +1,4 @@
-"""The app assembled: HTTP API, socket, presence and page in one Starlette app.
+"""The app assembled: HTTP API, sockets, presence and pages in one Starlette app.
 
 ::
 
@@ -6,7 +6,10 @@
 
 At start (lifespan) the database is migrated and the lobby created, then the
 endpoint's pubsub (in memory, or Redis with ``redis_url``) and presence start.
-The page's phoenix.js is the npm package's own ``phoenix.mjs``, installed in
+The pages: ``/`` and ``/rooms/<id>`` are LiveViews (``live_pages``, their
+socket at ``/live``), signed in with a session cookie (``web_session``);
+``/spa`` is the phoenix.js single-page client (``static/``), signed in with
+the JWT. The client builds are the npm packages' own files, installed in
 ``assets/`` by ``npm ci`` (``scripts/setup chat``).
 """
 
@@ -31,9 +34,11 @@ from phoenix_py.presence import Presence
 
 from .channels import ChatSocket, Services
 from .http_api import ChatApi
+from .live_pages import ASSET_ROUTES, CLIENT_BUILDS, chat_live
 from .rate_limit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from .settings import Settings, load_or_create_secret, secret_file
 from .store import ChatStore
+from .web_session import SessionCookies, SignIn
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -45,9 +50,15 @@ ACCESS_TTL = 24 * 3600
 logger = logging.getLogger("chat_app")
 
 
+def derived_key(secret: str, purpose: str) -> str:
+    """A key for one purpose, derived from the app's secret (so that one secret serves all)."""
+    label = f"phoenix_py chat_app {purpose}".encode()
+    return hmac.new(secret.encode(), label, hashlib.sha256).hexdigest()
+
+
 def longpoll_key(secret: str) -> str:
-    """The LongPoll session key, derived from the JWT secret (so one secret serves both)."""
-    return hmac.new(secret.encode(), b"phoenix_py chat_app longpoll", hashlib.sha256).hexdigest()
+    """The LongPoll session key."""
+    return derived_key(secret, "longpoll")
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -67,11 +78,16 @@ def create_app(settings: Settings) -> Starlette:
     services = Services(store, auth, presence, rate_limiter)
     endpoint = Endpoint(pubsub, state=services, secret_key=longpoll_key(secret))
     api = ChatApi(store, auth, endpoint)
+    cookies = SessionCookies(derived_key(secret, "browser session"), max_age=ACCESS_TTL)
+    # the pages' session comes from the cookie (``web``, made next: it signs with ``live``)
+    live = chat_live(endpoint, derived_key(secret, "live"), lambda req: web.page_session(req))
+    web = SignIn(store, cookies, endpoint, live)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if not PHOENIX_MJS.is_file():
-            logger.error("%s is missing: run `bash scripts/setup chat`", PHOENIX_MJS)
+        for build in (PHOENIX_MJS, *CLIENT_BUILDS.values()):
+            if not build.is_file():
+                logger.error("%s is missing: run `bash scripts/setup chat`", build)
         await store.prepare()
         try:
             async with endpoint.lifespan(app):
@@ -82,7 +98,10 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/", page),
+            *live.routes(),
+            *ASSET_ROUTES,
+            *web.routes(),
+            Route("/spa", spa_page),
             Route("/vendor/phoenix.mjs", phoenix_js),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             *api.routes(),
@@ -92,10 +111,12 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.endpoint = endpoint
     app.state.store = store
+    app.state.live = live
+    app.state.sign_in = web
     return app
 
 
-async def page(request: Request) -> Response:
+async def spa_page(request: Request) -> Response:
     return FileResponse(STATIC / "index.html")
 
 

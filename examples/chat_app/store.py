@@ -136,6 +136,12 @@ class ChatStore:
             room = await session.get(Room, room_id)
         return None if room is None else room_json(room)
 
+    async def room_named(self, name: str) -> JSON | None:
+        """The room called ``name`` (any case), if there is one."""
+        async with self._sessions() as session:
+            room = await session.scalar(select(Room).where(Room.name_key == name.lower()))
+        return None if room is None else room_json(room)
+
     async def rooms_for(self, user_id: int) -> list[JSON]:
         """The public rooms and the private rooms ``user_id`` belongs to, oldest first."""
         members = select(Membership.room_id).where(Membership.user_id == user_id)

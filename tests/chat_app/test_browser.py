@@ -1,67 +1,38 @@
 """Two people use the chat page in Debian's chromium, driven by playwright.
 
-``scripts/test`` installs chromium from Debian's packages; playwright never
-downloads a browser here (``executable_path``). A screenshot of each person's
-page is saved in the test's tmp_path, to look at.
+Every test runs against both pages: ``/``, the LiveView pages, and ``/spa``,
+the phoenix.js single-page client; they share the ``data-testid`` hooks of
+CHAT_API.md, so one test describes both. ``scripts/test`` installs chromium
+from Debian's packages; playwright never downloads a browser here
+(``executable_path``). A screenshot of each person's page is saved in the
+test's tmp_path, to look at.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from .conftest import PASSWORD, ChatServer
+from .conftest import PASSWORD, ChatServer, NewPage
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+#: Where each page starts: the LiveView pages, and the phoenix.js single-page client.
+PAGES = {"live": "/", "spa": "/spa"}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+@pytest.fixture(params=sorted(PAGES))
+def start(request: pytest.FixtureRequest) -> str:
+    """The path the people open: each test runs once per page."""
+    return PAGES[request.param]
 
 
-NewPage = Callable[..., Page]
-
-
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator[NewPage]:
-    """``new_page(**context_options)``: a page in a fresh context (one person), closed after."""
-    contexts: list[BrowserContext] = []
-
-    def open_page(**options: object) -> Page:
-        context = browser.new_context(**options)  # type: ignore[arg-type]
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
-def sign_up(page: Page, server: ChatServer, username: str) -> None:
-    page.goto(server.url + "/")
+def sign_up(page: Page, server: ChatServer, username: str, start: str) -> None:
+    page.goto(server.url + start)
     page.get_by_test_id("username").fill(username)
     page.get_by_test_id("password").fill(PASSWORD)
     page.get_by_test_id("sign-up").click()
@@ -74,13 +45,15 @@ def send(page: Page, body: str) -> None:
     page.get_by_test_id("send").click()
 
 
-def test_two_people_talk_live(chat_server: ChatServer, new_page: NewPage, tmp_path: Path) -> None:
+def test_two_people_talk_live(
+    chat_server: ChatServer, new_page: NewPage, tmp_path: Path, start: str
+) -> None:
     suffix = str(int(time.time() * 1000) % 100_000)
     ann_name, bob_name = f"ann_{suffix}", f"bob_{suffix}"
     ann = new_page(viewport={"width": 1200, "height": 760})
     bob = new_page(viewport={"width": 420, "height": 760})
-    sign_up(ann, chat_server, ann_name)
-    sign_up(bob, chat_server, bob_name)
+    sign_up(ann, chat_server, ann_name, start)
+    sign_up(bob, chat_server, bob_name, start)
 
     # both in the lobby, each sees the other online
     for page in (ann, bob):
@@ -117,27 +90,27 @@ def test_two_people_talk_live(chat_server: ChatServer, new_page: NewPage, tmp_pa
 
 
 def test_a_private_room_refuses_an_outsider_until_added(
-    chat_server: ChatServer, new_page: NewPage, tmp_path: Path
+    chat_server: ChatServer, new_page: NewPage, tmp_path: Path, start: str
 ) -> None:
     suffix = str(int(time.time() * 1000) % 100_000)
     ann_name, bob_name, room_name = f"ann_{suffix}", f"bob_{suffix}", f"secret_{suffix}"
     ann = new_page()
     bob = new_page()
-    sign_up(ann, chat_server, ann_name)
-    sign_up(bob, chat_server, bob_name)
+    sign_up(ann, chat_server, ann_name, start)
+    sign_up(bob, chat_server, bob_name, start)
 
     ann.get_by_test_id("new-room-name").fill(room_name)
     ann.locator("#new-room-private").check()
     ann.get_by_test_id("create-room").click()
     expect(ann.locator("#room-title")).to_contain_text(room_name)
-    room_id = re.search(r"#/rooms/(\d+)", ann.url)
-    assert room_id is not None, ann.url
+    room_link = ann.url  # /rooms/<id>, or /spa#/rooms/<id>
+    assert re.search(r"/rooms/(\d+)$", room_link) is not None, room_link
     send(ann, "for members only")
     expect(ann.get_by_test_id("message-item")).to_have_count(1)
 
     # the outsider does not see it, and a link to it is refused
     expect(bob.get_by_test_id("room-item").filter(has_text=room_name)).to_have_count(0)
-    bob.goto(f"{chat_server.url}/#/rooms/{room_id.group(1)}")
+    bob.goto(room_link)
     expect(bob.get_by_test_id("error")).to_have_text("This room is private.")
     expect(bob.get_by_test_id("message-item")).to_have_count(0)
 
@@ -151,11 +124,15 @@ def test_a_private_room_refuses_an_outsider_until_added(
 
 
 def test_the_page_reconnects_by_itself(
-    chat_server: ChatServer, new_page: NewPage, tmp_path: Path
+    chat_server: ChatServer, new_page: NewPage, tmp_path: Path, start: str
 ) -> None:
     suffix = str(int(time.time() * 1000) % 100_000)
+    room_name = f"restart_{suffix}"
     ann = new_page()
-    sign_up(ann, chat_server, f"ann_{suffix}")
+    sign_up(ann, chat_server, f"ann_{suffix}", start)
+    ann.get_by_test_id("new-room-name").fill(room_name)
+    ann.get_by_test_id("create-room").click()
+    expect(ann.locator("#room-title")).to_contain_text(room_name)
     send(ann, "before the restart")
     expect(ann.get_by_test_id("message-item")).to_have_count(1)
 
@@ -167,3 +144,8 @@ def test_the_page_reconnects_by_itself(
     send(ann, "after the restart")
     expect(ann.get_by_test_id("message-item")).to_have_count(2)
     expect(ann.get_by_test_id("message-item").nth(1)).to_contain_text("after the restart")
+    # still in the same room, and a reload comes back to it
+    expect(ann.locator("#room-title")).to_contain_text(room_name)
+    ann.reload()
+    expect(ann.locator("#room-title")).to_contain_text(room_name)
+    expect(ann.get_by_test_id("message-item")).to_have_count(2)

@@ -1,7 +1,8 @@
-// The chat page: the HTTP API of CHAT_API.md for accounts, rooms and history, and the
-// official phoenix.js client (served from the npm package at /vendor/phoenix.mjs) for
-// everything live: messages, presence, typing, new rooms. phoenix.js reconnects and
-// rejoins by itself; the page shows the connection state and merges what a rejoin sends.
+// The /spa page, the single-page client (the LiveView pages at / are the other one): the
+// HTTP API of CHAT_API.md for accounts, rooms and history, and the official phoenix.js
+// client (served from the npm package at /vendor/phoenix.mjs) for everything live:
+// messages, presence, typing, new rooms. phoenix.js reconnects and rejoins by itself;
+// the page shows the connection state and merges what a rejoin sends.
 
 import {Presence, Socket} from "/vendor/phoenix.mjs"
 
@@ -39,7 +40,12 @@ function showError(text){
 async function api(method, path, body){
   const headers = {"content-type": "application/json"}
   if(state.session){ headers.authorization = `Bearer ${state.session.token}` }
-  const response = await fetch(path, {method, headers, body: body && JSON.stringify(body)})
+  let response
+  try {
+    response = await fetch(path, {method, headers, body: body && JSON.stringify(body)})
+  } catch(_unreachable) {  // the server is down or restarting: phoenix.js reconnects meanwhile
+    return {ok: false, status: 0, data: {error: "The server cannot be reached."}}
+  }
   const data = await response.json().catch(() => ({}))
   if(response.status === 401 && state.session){ signOut("Your session ended: please sign in again.") }
   return {ok: response.ok, status: response.status, data}
