@@ -157,6 +157,23 @@ def parser() -> argparse.ArgumentParser:
         default=30.0,
         help="phoenix adapter heartbeat seconds (phoenix.js: 30)",
     )
+    group.add_argument(
+        "--retry-disturbed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="measure a window again (a fanout or rooms step; an idle session, with a "
+        "fresh server) while the server's core had more than --disturbed-above of other "
+        "load, up to N times (default 0: never)",
+    )
+    group.add_argument(
+        "--disturbed-above",
+        type=float,
+        default=0.05,
+        metavar="SHARE",
+        help="other load on the server's core, as a share of a core, above which a "
+        "window is disturbed (default 0.05)",
+    )
     return parser
 
 
@@ -192,6 +209,8 @@ async def run(args: argparse.Namespace) -> None:
         connect_concurrency=args.connect_concurrency,
         connect_rate=args.connect_rate,
         heartbeat_seconds=args.heartbeat,
+        retry_disturbed=args.retry_disturbed,
+        disturbed_above=args.disturbed_above,
     )
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

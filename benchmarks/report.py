@@ -78,6 +78,7 @@ def fanout_markdown(results: list[FanoutResult]) -> str:
                 best.p99_ms if best else None,
                 best.server_cpu_us_per_delivery if best else None,
                 saturation(best) if best else None,
+                other_load(best) if best else None,
                 note,
             ]
         )
@@ -92,6 +93,7 @@ def fanout_markdown(results: list[FanoutResult]) -> str:
             f"{step.lost}/{step.expected}",
             step.server_cpu_us_per_delivery,
             saturation(step),
+            other_load(step),
             "pass" if step.passed else f"fail: {step.failure}",
         ]
         for result in results
@@ -109,6 +111,7 @@ def fanout_markdown(results: list[FanoutResult]) -> str:
                 "p99 ms",
                 "server CPU µs/delivery",
                 "load generator CPU",
+                "other load on the server's core",
                 "note",
             ],
             summary,
@@ -125,11 +128,24 @@ def fanout_markdown(results: list[FanoutResult]) -> str:
                 "lost/expected",
                 "server CPU µs/delivery",
                 "load generator CPU",
+                "other load on the server's core",
                 "result",
             ],
             steps,
         )
     )
+
+
+def other_load(step: Step) -> str | None:
+    """What else ran on the server's core in the window (a share of a core)."""
+    return share_and_repeats(step.server_core_other_share, step.repeats)
+
+
+def share_and_repeats(share: float | None, repeats: int) -> str | None:
+    """``1.2%``, and how many disturbed windows were measured again before it."""
+    if share is None:
+        return None
+    return f"{share:.1%} (after {repeats} disturbed)" if repeats else f"{share:.1%}"
 
 
 def saturation(step: Step) -> str:
@@ -155,9 +171,7 @@ def idle_markdown(results: list[IdleResult]) -> str:
             if result.keepalives_in_window is None
             else f"{result.keepalives_in_window:,} / {result.pings_in_window:,}",
             result.window_seconds,
-            None
-            if result.server_core_other_share is None
-            else f"{result.server_core_other_share:.1%}",
+            share_and_repeats(result.server_core_other_share, result.repeats),
             result.error or "",
         ]
         for result in results
@@ -208,6 +222,7 @@ def rooms_markdown(results: list[RoomsResult]) -> str:
                 f"{step.lost}/{step.expected}" if step else None,
                 step.server_cpu_us_per_delivery if step else None,
                 saturation(step) if step else None,
+                other_load(step) if step else None,
                 result.error or (step.failure if step and step.failure else ""),
             ]
         )
@@ -222,6 +237,7 @@ def rooms_markdown(results: list[RoomsResult]) -> str:
             "lost/expected",
             "server CPU µs/delivery",
             "load generator CPU",
+            "other load on the server's core",
             "note",
         ],
         rows,

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
 from time import monotonic_ns
+from typing import Any
 
 from benchmarks.loadgen.coordinator import (
     LoadGenerator,
@@ -61,7 +62,15 @@ class Environment:
     #: Connections/s in all, paced (clients arriving over time); None: as fast as possible.
     connect_rate: float | None = None
     heartbeat_seconds: float = 30.0
+    #: A window with more than ``disturbed_above`` of a core of other load on the
+    #: server's core is measured again, up to ``retry_disturbed`` times.
+    retry_disturbed: int = 0
+    disturbed_above: float = 0.05
     addresses: Iterator[str] = field(default_factory=source_addresses, repr=False)
+
+    def disturbed(self, share: float | None) -> bool:
+        """Whether a window had more other load on the server's core than allowed."""
+        return share is not None and share > self.disturbed_above
 
     def settings(self) -> dict[str, object]:
         """The settings, for the results (without the address iterator)."""
@@ -125,6 +134,11 @@ class Step:
     connections_lost: int
     passed: bool = False
     failure: str | None = None
+    #: What else kept the server's core busy in the window (share of a core):
+    #: above a few per cent the step was disturbed (another process on that core).
+    server_core_other_share: float | None = None
+    #: Disturbed measurements of this step thrown away before this one (--retry-disturbed).
+    repeats: int = 0
 
 
 @dataclass
@@ -171,6 +185,8 @@ class IdleResult:
     idle_cpu_system_share: float | None = None
     #: time.monotonic() at the window's start (to line up a server's own logs).
     window_start_monotonic: float | None = None
+    #: Disturbed sessions thrown away before this one (--retry-disturbed).
+    repeats: int = 0
 
 
 @dataclass
@@ -272,10 +288,11 @@ async def measure_step(
             recipients=publisher.recipients,
             pad=PAD,
         )
+    cores = current.environment.server_cpus
     await sleep_until(window_start)
-    cpu_before = cpu_seconds(server.pid)
+    cpu_before, core_before = cpu_seconds(server.pid), cores_busy_seconds(cores)
     await sleep_until(window_end)
-    cpu_after = cpu_seconds(server.pid)
+    cpu_after, core_after = cpu_seconds(server.pid), cores_busy_seconds(cores)
     await wait_for_stragglers(loadgen, drain_timeout)
     reports = await loadgen.call_all("report")
     server.check_alive()
@@ -302,9 +319,14 @@ async def measure_step(
     latencies.sort()
     delivered_in_window = sum(report["received_in_window"] for report in reports)
     loadgen_cpu = [round(report["cpu_seconds"] / window, 3) for report in reports]
-    server_cpu = None
-    if cpu_before is not None and cpu_after is not None and delivered_in_window:
-        server_cpu = (cpu_after - cpu_before) / delivered_in_window * 1e6
+    server_cpu: float | None = None
+    other: float | None = None
+    if cpu_before is not None and cpu_after is not None:
+        used = cpu_after - cpu_before
+        if delivered_in_window:
+            server_cpu = used / delivered_in_window * 1e6
+        if core_before is not None and core_after is not None:
+            other = round(max(0.0, (core_after - core_before - used) / window), 3)
     rate = sum(publisher.rate for publisher in publishers)
     return Step(
         publish_rate=round(rate, 3),
@@ -320,7 +342,49 @@ async def measure_step(
         loadgen_cpu=loadgen_cpu,
         loadgen_saturated=loadgen_saturation(loadgen_cpu, loadgen.cpus),
         connections_lost=sum(sum(report["lost"].values()) for report in reports),
+        server_core_other_share=other,
     )
+
+
+async def measure_undisturbed(
+    current: Session, publishers: list[Publisher], **options: Any
+) -> Step:
+    """``measure_step``, again while the server's core had other load (``--retry-disturbed``)."""
+    environment = current.environment
+    repeats = 0
+    while True:
+        step = await measure_step(current, publishers, **options)
+        step.repeats = repeats
+        if repeats >= environment.retry_disturbed or not environment.disturbed(
+            step.server_core_other_share
+        ):
+            return step
+        print(f"  disturbed, measured again: {describe(step)}", flush=True)
+        await wait_until_quiet(environment, current.server.pid)
+        repeats += 1
+
+
+async def wait_until_quiet(
+    environment: Environment,
+    pid: int | None,
+    sample: float = 2.0,
+    samples: int = 10,
+    timeout: float = 1800.0,
+) -> None:
+    """Until ``samples`` samples in a row of the server's core had no more other
+    load than allowed (whatever disturbed a window is gone), or ``timeout``."""
+    cores = environment.server_cpus
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    quiet = 0
+    while quiet < samples and loop.time() < deadline:
+        core_before, cpu_before = cores_busy_seconds(cores), cpu_seconds(pid) or 0.0
+        await asyncio.sleep(sample)
+        core_after, cpu_after = cores_busy_seconds(cores), cpu_seconds(pid) or 0.0
+        if core_before is None or core_after is None:
+            return
+        other = (core_after - core_before - (cpu_after - cpu_before)) / sample
+        quiet = 0 if environment.disturbed(other) else quiet + 1
 
 
 async def wait_for_stragglers(loadgen: LoadGenerator, timeout: float) -> None:
@@ -391,7 +455,7 @@ async def climb(
     subscribers = result.subscribers
     for deliveries in settings.delivery_rates:
         rate = deliveries / subscribers
-        step = await measure_step(
+        step = await measure_undisturbed(
             current,
             [Publisher(publisher_worker, rate, [subscribers])],
             warmup=settings.warmup,
@@ -414,7 +478,8 @@ def describe(step: Step) -> str:
         f"{step.publish_rate} msg/s: {step.deliveries_per_s} deliveries/s, "
         f"p50 {step.p50_ms} ms, p99 {step.p99_ms} ms, "
         f"server {step.server_cpu_us_per_delivery} µs/delivery, "
-        f"load generator CPU {step.loadgen_cpu}{saturated}: {verdict}"
+        f"load generator CPU {step.loadgen_cpu}{saturated}, "
+        f"other load on the server's core {step.server_core_other_share}: {verdict}"
     )
 
 
@@ -438,23 +503,36 @@ async def idle(
         for topics in settings.topics:
             for spread in settings.heartbeat_spread:
                 for target in targets:
-                    result = IdleResult(
-                        target.name, connections, topics=topics, heartbeat_spread=spread
-                    )
-                    results.append(result)
                     print(
                         f"idle: {target.name}, {connections} connections, {topics} topics, "
                         f"{spread} heartbeats",
                         flush=True,
                     )
-                    try:
-                        async with session(target, environment, len(shares)) as current:
-                            await measure_idle(
-                                current, idle_groups(shares, topics), settings, result
-                            )
-                    except (ServerFailed, RuntimeError) as exc:
-                        result.error = str(exc)
-                    print(f"  {result}", flush=True)
+                    repeats = 0
+                    while True:
+                        result = IdleResult(
+                            target.name,
+                            connections,
+                            topics=topics,
+                            heartbeat_spread=spread,
+                            repeats=repeats,
+                        )
+                        try:
+                            async with session(target, environment, len(shares)) as current:
+                                await measure_idle(
+                                    current, idle_groups(shares, topics), settings, result
+                                )
+                        except (ServerFailed, RuntimeError) as exc:
+                            result.error = str(exc)
+                        print(f"  {result}", flush=True)
+                        if repeats >= environment.retry_disturbed or not environment.disturbed(
+                            result.server_core_other_share
+                        ):
+                            break
+                        print("  disturbed: measured again with a fresh server", flush=True)
+                        await wait_until_quiet(environment, None)
+                        repeats += 1
+                    results.append(result)
     return results
 
 
@@ -590,7 +668,7 @@ async def rooms(
                 if failure := opened.failure():
                     result.error = failure
                     continue
-                step = await measure_step(
+                step = await measure_undisturbed(
                     current,
                     publishers,
                     warmup=settings.warmup,

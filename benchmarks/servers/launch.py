@@ -56,6 +56,9 @@ BUILTIN: dict[str, Target] = {
     "contract_noping": Target(
         "contract_noping", "phoenix", "/socket", ("benchmarks.servers.contract_server",)
     ),
+    # A server of another checkout (a worktree of an earlier commit), given
+    # with --variant: "old=worktree:/path/to/tree MODULE [ARGUMENTS]".
+    "worktree": Target("worktree", "phoenix", "/socket", ("benchmarks.servers.worktree",)),
 }
 
 

@@ -24,9 +24,7 @@ def join_as(app: Starlette, sign_up: SignUp) -> Any:
 
     async def connected(username: str) -> tuple[TestSocket, dict[str, Any]]:
         user = await sign_up(username)
-        socket = await connect(
-            ChatSocket, {"token": user["token"]}, endpoint=app.state.endpoint
-        )
+        socket = await connect(ChatSocket, {"token": user["token"]}, endpoint=app.state.endpoint)
         return socket, user
 
     return connected
@@ -37,9 +35,7 @@ async def test_the_socket_needs_a_valid_token(app: Starlette, sign_up: SignUp) -
         with pytest.raises(ConnectionRefused):
             await connect(ChatSocket, params, endpoint=app.state.endpoint)
     ann = await sign_up("ann")
-    socket = await connect(
-        ChatSocket, auth_token=ann["token"], endpoint=app.state.endpoint
-    )
+    socket = await connect(ChatSocket, auth_token=ann["token"], endpoint=app.state.endpoint)
     assert socket.assigns["user"] == ann["user"]
 
 
@@ -151,9 +147,7 @@ async def test_presence_keyed_by_user_id_one_key_for_two_tabs(
     key = str(ann["user"]["id"])
     assert list(state) == [key]
     assert state[key]["metas"] == [{"username": "ann", "online_at": ANY, "phx_ref": ANY}]
-    ann_tab2 = await connect(
-        ChatSocket, {"token": ann["token"]}, endpoint=app.state.endpoint
-    )
+    ann_tab2 = await connect(ChatSocket, {"token": ann["token"]}, endpoint=app.state.endpoint)
     await ann_tab2.join(topic)
     state = await ann_tab2.assert_push("presence_state", topic=topic)
     assert list(state) == [key] and len(state[key]["metas"]) == 2
