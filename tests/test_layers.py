@@ -33,7 +33,7 @@ LAYERS: list[list[str]] = [
         "_core.session_token",
         "_core.presence_state",
     ],
-    ["_core.serializer"],
+    ["_core.serializer", "_core.history"],
     ["_core.socket_state"],
     ["_core"],
     [
@@ -51,7 +51,7 @@ LAYERS: list[list[str]] = [
     ["pubsub.memory", "pubsub.redis", "_ws_connection", "live._render"],
     ["pubsub.base", "live.component"],
     ["pubsub", "live.view", "live._components", "live._view_process"],
-    ["live._routes", "live._client_payloads"],
+    ["live._routes", "live._client_payloads", "history", "pubsub.redis_history"],
     ["channel"],
     ["socket", "presence.tracker", "live._channel", "live._upload_channel"],
     ["presence"],

@@ -24,6 +24,7 @@ from phoenix_py import (
     reply_with,
 )
 from phoenix_py.auth import JWTAuth
+from phoenix_py.history import History
 from phoenix_py.presence import Presence
 
 from .live import ASSET_ROUTES, contract_live
@@ -37,6 +38,8 @@ class ContractState:
     presence: Presence
     #: Who is in each live room, shared by the room's views (``roster``).
     rosters: Rosters
+    #: The ``history:*`` topics' messages: the last 1,000 for 300 s.
+    history: History
     #: Set in JWT mode: connecting then needs a valid token, whose ``sub`` is the user.
     auth: JWTAuth | None = None
 
@@ -126,11 +129,31 @@ class BenchChannel(Channel):
         raise ValueError(f"BenchChannel does not handle {event!r}")
 
 
+class HistoryChannel(Channel):
+    """Broadcasts kept and numbered; a join with ``since`` gets what it missed."""
+
+    state: ContractState
+
+    @property
+    def history(self) -> History:
+        return self.state.history
+
+    async def join(self, topic: str, payload: Any) -> dict[str, Any]:
+        return {}  # the runtime adds offset, epoch and recovered
+
+    async def handle_in(self, event: str, payload: Any) -> ChannelReply | None:
+        if event == "shout":
+            position = await self.broadcast("shout", payload)
+            return ok({"offset": position.offset if position else None})
+        raise ValueError(f"HistoryChannel does not handle {event!r}")
+
+
 class ContractSocket(Socket):
     channels = (
         ("room:*", RoomChannel),
         ("presence:*", PresenceChannel),
         ("bench:*", BenchChannel),
+        ("history:*", HistoryChannel),
     )
     state: ContractState
 
@@ -177,22 +200,30 @@ def create_app(
     )
     if redis_url is None:
         pubsub = PubSub()
+        history = History(pubsub, size=1000, ttl=300)
     else:
         from phoenix_py.pubsub.redis import RedisAdapter
+        from phoenix_py.pubsub.redis_history import RedisHistory
 
-        pubsub = PubSub(RedisAdapter(redis_url, namespace="contract"))
+        adapter = RedisAdapter(redis_url, namespace="contract")
+        pubsub = PubSub(adapter)
+        history = History(pubsub, size=1000, ttl=300, store=RedisHistory(adapter))
     presence = Presence(
         pubsub,
         down_period=presence_down_period,
         broadcast_period=min(1.5, presence_down_period / 4),
     )
-    state = ContractState(presence, Rosters(presence, pubsub), auth)
+    state = ContractState(presence, Rosters(presence, pubsub), history, auth)
     endpoint = Endpoint(pubsub, state=state, secret_key=SECRET_KEY)
     live = contract_live(endpoint, SECRET_KEY)
 
     async def broadcast(request: Request) -> JSONResponse:
         body = await request.json()
-        await endpoint.broadcast(body["topic"], body["event"], body["payload"])
+        topic, event, payload = body["topic"], body["event"], body["payload"]
+        if topic.startswith("history:"):
+            await history.broadcast(topic, event, payload)
+        else:
+            await endpoint.broadcast(topic, event, payload)
         return JSONResponse({"ok": True})
 
     async def disconnect(request: Request) -> JSONResponse:

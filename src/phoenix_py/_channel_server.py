@@ -14,21 +14,36 @@ Invariants:
   Nothing is written to the client before the join reply, nothing after STOPPED.
 * An exception in a callback stops this channel only; the socket reports it to
   the client as ``phx_error`` and the other channels go on.
+* A channel with a ``history`` reads the topic's history after subscribing,
+  so every message is either in what it read or arrives live; after the join
+  reply it sends the recovered messages, then the held live ones, and
+  forwards a ``Publication`` only if its offset is past the last one sent
+  (no gap, no duplicate, whichever way a message arrived).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from ._core.message import Broadcast, Message, Ref, Reply
+from ._core.history import (
+    INVALID_SINCE,
+    Cursor,
+    InvalidSince,
+    Position,
+    join_reply_fields,
+    parse_since,
+)
+from ._core.message import Broadcast, Message, Publication, Ref, Reply
 from ._core.serializer import Frame, Serializer
 from ._core.socket_state import JOIN_CRASHED
 from .channel import Channel, ChannelReply, SocketRef
 from .errors import UsageError
+from .history import History, HistoryUnavailable
 from .pubsub.base import PubSub
 from .types import SocketView
 
@@ -72,15 +87,20 @@ _JOINING, _ACCEPTED, _JOINED, _STOPPED = 0, 1, 2, 3
 _IN, _OUT, _INFO = 0, 1, 2
 _NORMAL_STOPS = ("normal", "shutdown")
 _FAILED = Frame(b"")  # cache marker: this serializer could not encode the broadcast
+HISTORY_UNAVAILABLE = {"reason": "history unavailable"}
+_senders = itertools.count(1)  # names a channel's broadcast_from on a history topic
 
 
 class ChannelServer:
     __slots__ = (
         "_current_ref",
+        "_cursor",
         "_held",
+        "_history",
         "_intercepts",
         "_mailbox",
         "_monitors",
+        "_recovered",
         "_state",
         "_stop_reason",
         "_task",
@@ -104,9 +124,12 @@ class ChannelServer:
         self._current_ref: Ref = None
         self._stop_reason: str | None = None
         self._monitors: list[Callable[[], None]] = []
-        self._held: list[Frame] | None = None  # frames written while ACCEPTED
+        self._held: list[Frame | Publication] | None = None  # what came while ACCEPTED
         self._intercepts = frozenset(channel_cls.intercepts)
+        self._recovered: list[Publication] | None = None  # to send after the join reply
+        self._cursor = Cursor()  # the last Publication sent to the client
         self.channel = channel_cls(self)
+        self._history: History | None = self.channel.history
 
     def __repr__(self) -> str:
         return f"<ChannelServer {type(self.channel).__name__} {self.topic!r} {self.join_ref!r}>"
@@ -114,8 +137,23 @@ class ChannelServer:
     # Join
 
     async def join(self, payload: Any) -> tuple[str, Any]:
-        """Run the channel's ``join``; on ok, subscribe to the topic. Never raises."""
+        """Run the channel's ``join``; on ok, subscribe to the topic (and read its
+        history since what the payload names). Never raises."""
+        history = self._history
+        since: Position | None = None
+        if history is not None:
+            try:
+                since = parse_since(payload)
+            except InvalidSince as exc:
+                logger.info("join of %r refused: %s", self.topic, exc)
+                self._state = _STOPPED
+                return "error", INVALID_SINCE
         try:
+            if history is not None and history.pubsub is not self.host.pubsub:
+                raise UsageError(
+                    f"{type(self.channel).__name__}.history is bound to another PubSub than "
+                    "the endpoint's: build it with History(endpoint.pubsub, ...)"
+                )
             result = await self.channel.join(self.topic, payload)
             status, response = _join_outcome(result)
         except Exception as exc:
@@ -130,6 +168,19 @@ class ChannelServer:
         self.host.pubsub.subscribe(self.topic, self)
         # The reply waits until broadcasts from other nodes reach this one.
         await self.host.pubsub.subscribed(self.topic)
+        if history is None:
+            return status, response
+        try:
+            recovery = await history.recover(self.topic, since)
+        except HistoryUnavailable as exc:
+            logger.warning("join of %r refused: its history is unavailable (%s)", self.topic, exc)
+            self._halt()
+            self.host.spawn(self._terminate("history unavailable"))
+            return "error", HISTORY_UNAVAILABLE
+        self._cursor.move_to(recovery.position)
+        self._recovered = recovery.messages
+        if isinstance(response, dict):
+            response = {**response, **join_reply_fields(recovery, since)}
         return status, response
 
     def joined(self) -> None:
@@ -138,8 +189,14 @@ class ChannelServer:
             return
         self._state = _JOINED
         held, self._held = self._held, None
-        for frame in held or ():
-            self.host.write(frame)
+        recovered, self._recovered = self._recovered, None
+        for publication in recovered or ():
+            self._forward(publication, {})
+        for item in held or ():
+            if isinstance(item, Frame):
+                self.host.write(item)
+            elif self._cursor.admit(item):
+                self._forward(item, {})
         self._schedule()
 
     # Mailbox
@@ -153,10 +210,20 @@ class ChannelServer:
 
     def deliver(self, message: Any, cache: dict[Any, Any]) -> None:
         """PubSub fan-out: fastlane unless the event is intercepted (§6.3)."""
-        if (self._state != _JOINED and self._state != _ACCEPTED) or not isinstance(
-            message, Broadcast
-        ):
+        state = self._state
+        if (state != _JOINED and state != _ACCEPTED) or not isinstance(message, Broadcast):
             return
+        if self._history is not None and type(message) is Publication:
+            if state == _ACCEPTED:  # the history read decides, in ``joined``
+                if self._held is None:
+                    self._held = []
+                self._held.append(message)
+                return
+            if not self._cursor.admit(message):
+                return
+        self._forward(message, cache)
+
+    def _forward(self, message: Broadcast, cache: dict[Any, Any]) -> None:
         if self._intercepts and message.event in self._intercepts:
             self._enqueue(_OUT, message)
             return
@@ -303,14 +370,24 @@ class ChannelServer:
             reply = Reply(self.topic, result.status, result.payload, ref, self.join_ref)
             self._write(self.host.serializer.encode_reply(reply))
 
-    async def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> None:
+    async def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> Position | None:
         self._check_joined("broadcast")
+        history = self._history
+        if history is not None:
+            sender = None
+            if exclude_self:
+                cursor = self._cursor
+                if cursor.sender is None:
+                    cursor.sender = f"{self.host.pubsub.node_name}/{next(_senders)}"
+                sender = cursor.sender
+            return await history.broadcast(self.topic, event, payload, sender=sender)
         message = Broadcast(self.topic, event, payload)
         pubsub = self.host.pubsub
         if exclude_self:
             await pubsub.broadcast_from(self, self.topic, message)
         else:
             await pubsub.broadcast(self.topic, message)
+        return None
 
     def local_broadcast(self, event: str, payload: Any) -> None:
         self._check_joined("local_broadcast")

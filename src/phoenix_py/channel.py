@@ -48,11 +48,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from ._core.history import Position
 from ._core.message import Ref
 from .errors import UsageError
 from .types import SocketView
+
+if TYPE_CHECKING:
+    from .history import History
 
 __all__ = [
     "Channel",
@@ -111,8 +115,8 @@ class ChannelRuntime(Protocol):
         """Reply to the client message ``ref``."""
         ...
 
-    async def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> None:
-        """Broadcast on the channel's topic, cluster-wide."""
+    async def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> Position | None:
+        """Broadcast on the channel's topic, cluster-wide (through its history, if any)."""
         ...
 
     def local_broadcast(self, event: str, payload: Any) -> None:
@@ -177,6 +181,14 @@ class Channel:
         self.assigns = dict(runtime.socket.assigns)
         self.state = runtime.socket.state
 
+    @property
+    def history(self) -> History | None:
+        """Keep and number this channel's broadcasts and recover them on rejoin
+        (``phoenix_py.history``); ``None``, the default: live messages only, as
+        in Phoenix. Override with a class attribute (``history = History(...)``)
+        or a property (``return self.state.history``); read once per join."""
+        return None
+
     # Callbacks
 
     async def join(self, topic: str, payload: Any) -> ChannelReply | dict[str, Any] | None:
@@ -202,13 +214,15 @@ class Channel:
         """Send ``event`` to this channel's client only."""
         self._runtime.push(event, payload)
 
-    async def broadcast(self, event: str, payload: Any) -> None:
-        """Send ``event`` to every subscriber of this topic in the cluster, this client too."""
-        await self._runtime.broadcast(event, payload, exclude_self=False)
+    async def broadcast(self, event: str, payload: Any) -> Position | None:
+        """Send ``event`` to every subscriber of this topic in the cluster, this client too.
 
-    async def broadcast_from(self, event: str, payload: Any) -> None:
+        With a ``history``, the message is kept first, and its position returned."""
+        return await self._runtime.broadcast(event, payload, exclude_self=False)
+
+    async def broadcast_from(self, event: str, payload: Any) -> Position | None:
         """Like ``broadcast``, but not to this channel's own client."""
-        await self._runtime.broadcast(event, payload, exclude_self=True)
+        return await self._runtime.broadcast(event, payload, exclude_self=True)
 
     def local_broadcast(self, event: str, payload: Any) -> None:
         """Like ``broadcast``, on this node only."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConnectionRefused",
+    "HistoryUnavailable",
     "PhoenixError",
     "ProtocolError",
     "UsageError",
@@ -50,3 +51,8 @@ class ConnectionRefused(PhoenixError):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+
+
+class HistoryUnavailable(PhoenixError):
+    """A message history's store cannot be reached (Redis is down): the message
+    was not broadcast, or a join cannot be told what it missed."""

@@ -43,3 +43,28 @@ class Broadcast(msgspec.Struct, frozen=True, tag=True, array_like=True):
     topic: str
     event: str
     payload: Any
+
+    @property
+    def ref(self) -> str | None:
+        """What goes in the frame's ``ref`` slot: nothing for a plain broadcast."""
+        return None
+
+
+class Publication(Broadcast, frozen=True, tag=True, array_like=True):
+    """A broadcast kept in a topic's history (``phoenix_py.history``).
+
+    ``offset`` numbers it within the history's ``epoch``; subscribers receive
+    ``"<offset>:<epoch>"`` in the ref slot (phoenix.js hands it to ``channel.on``
+    callbacks). ``sender`` names the channel that sent it with
+    ``broadcast_from``, which skips it. The field order is part of the Redis
+    history's wire (``pubsub/redis_history.py``): offset and epoch are encoded
+    by Redis, after the payload and before the sender.
+    """
+
+    offset: int = 0
+    epoch: str = ""
+    sender: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.offset}:{self.epoch}"

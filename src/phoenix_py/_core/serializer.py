@@ -162,7 +162,7 @@ class _V1Json:
         return self._encode(reply.topic, "phx_reply", payload, reply.ref)
 
     def fastlane(self, broadcast: Broadcast) -> Frame:
-        return self._encode(broadcast.topic, broadcast.event, broadcast.payload, None)
+        return self._encode(broadcast.topic, broadcast.event, broadcast.payload, broadcast.ref)
 
     @staticmethod
     def _encode(topic: str, event: str, payload: Any, ref: Ref) -> Frame:
@@ -208,10 +208,10 @@ class _V2Json:
 
     def fastlane(self, broadcast: Broadcast) -> Frame:
         payload = broadcast.payload
-        if isinstance(payload, bytes):
+        if isinstance(payload, bytes):  # the binary broadcast has no ref slot (§2.3)
             return _binary(_BROADCAST, [broadcast.topic, broadcast.event], payload, "broadcast")
         _require_map(payload, "broadcast")
-        return Frame(_encode_json([None, None, broadcast.topic, broadcast.event, payload]))
+        return Frame(_encode_json([None, broadcast.ref, broadcast.topic, broadcast.event, payload]))
 
 
 def _decode_json(data: bytes | str) -> Any:

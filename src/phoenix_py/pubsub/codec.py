@@ -1,6 +1,6 @@
 """How messages cross between nodes: msgpack of tagged msgspec structs.
 
-Only registered struct types travel (``Broadcast`` always; presence registers
+Only registered struct types travel (``Broadcast`` and ``Publication`` always; presence registers
 its replication messages), so a node never unpickles arbitrary objects from
 the network. Payloads keep their JSON types, and ``bytes`` stay binary.
 """
@@ -22,10 +22,12 @@ class Envelope(msgspec.Struct, frozen=True, array_like=True):
 
 class NodeCodec:
     def __init__(self) -> None:
-        from .._core.message import Broadcast
+        from .._core.message import Broadcast, Publication
 
-        self._types: list[type[msgspec.Struct]] = [Broadcast]
-        self._decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(Broadcast)
+        self._types: list[type[msgspec.Struct]] = [Broadcast, Publication]
+        self._decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(
+            Broadcast | Publication
+        )
         self._encoder = msgspec.msgpack.Encoder()
 
     def register(self, *types: type[msgspec.Struct]) -> None:
