@@ -52,7 +52,7 @@ LAYERS: list[list[str]] = [
     ["pubsub.base", "live.component"],
     ["pubsub", "live.view", "live._components", "live._view_process"],
     ["live._routes", "live._client_payloads", "history", "pubsub.redis_history"],
-    ["channel"],
+    ["channel", "_history_follower"],
     ["socket", "presence.tracker", "live._channel", "live._upload_channel"],
     ["presence"],
     ["_channel_server"],

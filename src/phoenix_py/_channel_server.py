@@ -16,34 +16,27 @@ Invariants:
   the client as ``phx_error`` and the other channels go on.
 * A channel with a ``history`` reads the topic's history after subscribing,
   so every message is either in what it read or arrives live; after the join
-  reply it sends the recovered messages, then the held live ones, and
-  forwards a ``Publication`` only if its offset is past the last one sent
+  reply it sends the recovered messages, then the held live ones, and its
+  ``HistoryFollower`` forwards a ``Publication`` only if it is the next one
   (no gap, no duplicate, whichever way a message arrived).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from ._core.history import (
-    INVALID_SINCE,
-    Cursor,
-    InvalidSince,
-    Position,
-    join_reply_fields,
-    parse_since,
-)
+from ._core.history import INVALID_SINCE, InvalidSince, Position, parse_since
 from ._core.message import Broadcast, Message, Publication, Ref, Reply
 from ._core.serializer import Frame, Serializer
 from ._core.socket_state import JOIN_CRASHED
+from ._history_follower import HistoryFollower
 from .channel import Channel, ChannelReply, SocketRef
 from .errors import UsageError
-from .history import History, HistoryUnavailable
+from .history import HistoryUnavailable
 from .pubsub.base import PubSub
 from .types import SocketView
 
@@ -84,23 +77,20 @@ class ChannelHost(Protocol):
 
 
 _JOINING, _ACCEPTED, _JOINED, _STOPPED = 0, 1, 2, 3
-_IN, _OUT, _INFO = 0, 1, 2
+_IN, _OUT, _INFO, _STOP = 0, 1, 2, 3
 _NORMAL_STOPS = ("normal", "shutdown")
 _FAILED = Frame(b"")  # cache marker: this serializer could not encode the broadcast
 HISTORY_UNAVAILABLE = {"reason": "history unavailable"}
-_senders = itertools.count(1)  # names a channel's broadcast_from on a history topic
 
 
 class ChannelServer:
     __slots__ = (
         "_current_ref",
-        "_cursor",
+        "_follower",
         "_held",
-        "_history",
         "_intercepts",
         "_mailbox",
         "_monitors",
-        "_recovered",
         "_state",
         "_stop_reason",
         "_task",
@@ -126,10 +116,11 @@ class ChannelServer:
         self._monitors: list[Callable[[], None]] = []
         self._held: list[Frame | Publication] | None = None  # what came while ACCEPTED
         self._intercepts = frozenset(channel_cls.intercepts)
-        self._recovered: list[Publication] | None = None  # to send after the join reply
-        self._cursor = Cursor()  # the last Publication sent to the client
         self.channel = channel_cls(self)
-        self._history: History | None = self.channel.history
+        history = self.channel.history
+        self._follower: HistoryFollower | None = None
+        if history is not None:
+            self._follower = HistoryFollower(history, topic, self._forward, self._lose, host.spawn)
 
     def __repr__(self) -> str:
         return f"<ChannelServer {type(self.channel).__name__} {self.topic!r} {self.join_ref!r}>"
@@ -139,9 +130,9 @@ class ChannelServer:
     async def join(self, payload: Any) -> tuple[str, Any]:
         """Run the channel's ``join``; on ok, subscribe to the topic (and read its
         history since what the payload names). Never raises."""
-        history = self._history
+        follower = self._follower
         since: Position | None = None
-        if history is not None:
+        if follower is not None:
             try:
                 since = parse_since(payload)
             except InvalidSince as exc:
@@ -149,7 +140,7 @@ class ChannelServer:
                 self._state = _STOPPED
                 return "error", INVALID_SINCE
         try:
-            if history is not None and history.pubsub is not self.host.pubsub:
+            if follower is not None and follower.history.pubsub is not self.host.pubsub:
                 raise UsageError(
                     f"{type(self.channel).__name__}.history is bound to another PubSub than "
                     "the endpoint's: build it with History(endpoint.pubsub, ...)"
@@ -168,19 +159,17 @@ class ChannelServer:
         self.host.pubsub.subscribe(self.topic, self)
         # The reply waits until broadcasts from other nodes reach this one.
         await self.host.pubsub.subscribed(self.topic)
-        if history is None:
+        if follower is None:
             return status, response
         try:
-            recovery = await history.recover(self.topic, since)
+            fields = await follower.start(since)
         except HistoryUnavailable as exc:
             logger.warning("join of %r refused: its history is unavailable (%s)", self.topic, exc)
             self._halt()
             self.host.spawn(self._terminate("history unavailable"))
             return "error", HISTORY_UNAVAILABLE
-        self._cursor.move_to(recovery.position)
-        self._recovered = recovery.messages
         if isinstance(response, dict):
-            response = {**response, **join_reply_fields(recovery, since)}
+            response = {**response, **fields}
         return status, response
 
     def joined(self) -> None:
@@ -189,14 +178,14 @@ class ChannelServer:
             return
         self._state = _JOINED
         held, self._held = self._held, None
-        recovered, self._recovered = self._recovered, None
-        for publication in recovered or ():
-            self._forward(publication, {})
+        follower = self._follower
+        if follower is not None:
+            follower.release()
         for item in held or ():
             if isinstance(item, Frame):
                 self.host.write(item)
-            elif self._cursor.admit(item):
-                self._forward(item, {})
+            elif follower is not None:
+                follower.take(item, {})
         self._schedule()
 
     # Mailbox
@@ -213,14 +202,15 @@ class ChannelServer:
         state = self._state
         if (state != _JOINED and state != _ACCEPTED) or not isinstance(message, Broadcast):
             return
-        if self._history is not None and type(message) is Publication:
-            if state == _ACCEPTED:  # the history read decides, in ``joined``
+        follower = self._follower
+        if follower is not None and type(message) is Publication:
+            if state == _JOINED:
+                follower.take(message, cache)
+            else:  # the history read decides, in ``joined``
                 if self._held is None:
                     self._held = []
                 self._held.append(message)
-                return
-            if not self._cursor.admit(message):
-                return
+            return
         self._forward(message, cache)
 
     def _forward(self, message: Broadcast, cache: dict[Any, Any]) -> None:
@@ -308,8 +298,15 @@ class ChannelServer:
         elif kind == _OUT:
             broadcast: Broadcast = item
             await channel.handle_out(broadcast.event, broadcast.payload)
-        else:
+        elif kind == _INFO:
             await channel.handle_info(item)
+        else:
+            self._stop_reason = item
+
+    def _lose(self, reason: str) -> None:
+        """The follower cannot give the client every message: stop with an error, in
+        turn with the mailbox, so that phoenix.js rejoins (and hears recovered: false)."""
+        self._enqueue(_STOP, reason)
 
     # Stopping
 
@@ -344,6 +341,8 @@ class ChannelServer:
             self.host.pubsub.unsubscribe(self.topic, self)
         self._state = _STOPPED
         self._mailbox = self._held = None
+        if self._follower is not None:
+            self._follower.stop()
         monitors, self._monitors = self._monitors, []
         for callback in monitors:
             try:
@@ -372,15 +371,10 @@ class ChannelServer:
 
     async def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> Position | None:
         self._check_joined("broadcast")
-        history = self._history
-        if history is not None:
-            sender = None
-            if exclude_self:
-                cursor = self._cursor
-                if cursor.sender is None:
-                    cursor.sender = f"{self.host.pubsub.node_name}/{next(_senders)}"
-                sender = cursor.sender
-            return await history.broadcast(self.topic, event, payload, sender=sender)
+        follower = self._follower
+        if follower is not None:
+            sender = follower.sender() if exclude_self else None
+            return await follower.history.broadcast(self.topic, event, payload, sender=sender)
         message = Broadcast(self.topic, event, payload)
         pubsub = self.host.pubsub
         if exclude_self:

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from phoenix_py._core.history import (
+    Admission,
+    Cursor,
     InvalidSince,
     Position,
     Recovery,
@@ -17,6 +19,7 @@ from phoenix_py._core.history import (
     join_reply_fields,
     parse_since,
 )
+from phoenix_py._core.message import Publication
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -144,3 +147,54 @@ def test_no_since_gets_the_position_only() -> None:
     log = TopicLog(10, 60, 0.0)
     log.append("t", "e", {}, None, 0.0)
     assert log.recover(None, 1.0) == Recovery(Position(1, log.epoch), False, [])
+
+
+def kept(offset: int, epoch: str = "e", sender: str | None = None) -> Publication:
+    return Publication("t", "m", {"n": offset}, offset, epoch, sender)
+
+
+@given(st.lists(st.booleans(), max_size=60), st.lists(st.booleans(), max_size=60))
+def test_a_cursor_admits_each_offset_once_in_order_and_names_every_gap(
+    arrives: list[bool], twice: list[bool]
+) -> None:
+    """Live arrivals with losses (``arrives``) and repeats (``twice``); each gap is
+    filled from where ``gap_since`` says: the subscriber is sent 1..last, once each."""
+    cursor = Cursor()
+    cursor.move_to(Position(0, "e"))
+    sent: list[int] = []
+    repeats = twice + [False] * (len(arrives) - len(twice))
+    for offset, (arrived, repeated) in enumerate(zip(arrives, repeats, strict=False), start=1):
+        if not arrived:
+            continue
+        verdict = cursor.admit(kept(offset))
+        if verdict is Admission.GAP:
+            since = cursor.gap_since(kept(offset))
+            assert since == Position(sent[-1] if sent else 0, "e")
+            assert (cursor.offset, cursor.epoch) == since  # a gap does not move it
+            for missed in range(since.offset + 1, offset + 1):  # what the recovery reads
+                assert cursor.admit(kept(missed)) is Admission.NEW
+                sent.append(missed)
+        else:
+            assert verdict is Admission.NEW
+            sent.append(offset)
+        if repeated:
+            assert cursor.admit(kept(offset)) is Admission.SEEN
+    assert sent == list(range(1, len(sent) + 1))
+
+
+def test_a_new_epoch_starts_at_one_or_is_a_gap_from_its_start() -> None:
+    cursor = Cursor()
+    cursor.move_to(Position(7, "old"))
+    assert cursor.admit(kept(3, "new")) is Admission.GAP
+    assert cursor.gap_since(kept(3, "new")) == Position(0, "new")
+    assert cursor.admit(kept(1, "new")) is Admission.NEW
+    assert (cursor.offset, cursor.epoch) == (1, "new")
+    assert cursor.admit(kept(8, "old")) is Admission.GAP  # a stale epoch is never new
+
+
+def test_a_cursor_passes_its_own_broadcast_from_without_sending_it() -> None:
+    cursor = Cursor()
+    cursor.move_to(Position(0, "e"))
+    cursor.sender = "node/1"
+    assert cursor.admit(kept(1, sender="node/1")) is Admission.SEEN
+    assert cursor.admit(kept(2, sender="node/2")) is Admission.NEW  # no gap after it

@@ -150,3 +150,35 @@ def test_a_redis_history_needs_the_pubsubs_own_adapter() -> None:
     adapter = RedisAdapter("redis://127.0.0.1:1/0")
     with pytest.raises(UsageError, match="RedisAdapter of the PubSub"):
         History(PubSub(RedisAdapter("redis://127.0.0.1:1/0")), store=RedisHistory(adapter))
+
+
+def test_a_channel_whose_node_lost_its_subscription_gets_what_it_missed(
+    redis: RedisServer,
+) -> None:
+    from redis.asyncio import Redis
+
+    from ..test_history_channel import Client
+
+    async def go() -> None:
+        a, b = await cluster(redis.url, 2)
+        watcher = Recorder()  # a plain subscriber on node A: it misses what A misses
+        a.pubsub.subscribe("feed:5", watcher)
+        client = Client(a)
+        epoch = (await client.join("feed:5", {}))["response"]["epoch"]
+        await b.broadcast("feed:5", "shout", {"n": 0})
+        await eventually(lambda: len(client.shouts()) == 1)
+
+        admin = Redis.from_url(redis.url)
+        await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        for n in range(1, 11):  # before node A resubscribes (after 0.1 s at least)
+            await b.broadcast("feed:5", "shout", {"n": n})
+        await asyncio.sleep(0.5)
+        assert a.pubsub.adapter.connected.is_set()  # resubscribed
+        await b.broadcast("feed:5", "shout", {"n": 11})
+        await eventually(lambda: len(client.shouts()) == 12)
+        assert [p.payload["n"] for p in watcher.received] == [0, 11]  # the node missed 1..10
+        assert client.shouts() == [(f"{n + 1}:{epoch}", {"n": n}) for n in range(12)]
+        await admin.aclose()
+        await stop([a, b])
+
+    asyncio.run(go())

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
+from enum import Enum
 from typing import Any, NamedTuple
 
 from .message import Publication
 
 __all__ = [
     "INVALID_SINCE",
+    "Admission",
     "Cursor",
     "InvalidSince",
     "Position",
@@ -145,12 +147,23 @@ def join_reply_fields(recovery: Recovery, since: Position | None) -> dict[str, A
     return fields
 
 
+class Admission(Enum):
+    """What a subscriber's ``Cursor`` makes of a message."""
+
+    NEW = "new"  # the next one: send it
+    SEEN = "seen"  # sent already, or its own broadcast_from: skip it
+    GAP = "gap"  # messages before it never arrived: recover them first
+
+
 class Cursor:
     """Where one subscriber is in a topic's history: the last message it was sent.
 
-    ``admit`` lets through what is new, once: a message arrives both in a
+    ``admit`` lets through the next message, once: a message arrives both in a
     recovery's read and live when it was published while the read ran, and
-    only its first arrival counts.
+    only its first arrival counts. A message further on than the next one is
+    a ``GAP`` (the node lost its pubsub subscription for a while): the cursor
+    stays, and ``gap_since`` says what to recover. A new epoch starting at
+    offset 1 is the history starting again (expired, or lost by its store).
     """
 
     __slots__ = ("epoch", "offset", "sender")
@@ -164,14 +177,26 @@ class Cursor:
     def move_to(self, position: Position) -> None:
         self.offset, self.epoch = position
 
-    def admit(self, publication: Publication) -> bool:
-        """Whether ``publication`` is new to the subscriber; if so, it is now the last."""
-        if publication.sender is not None and publication.sender == self.sender:
-            return False  # its own broadcast_from
+    def admit(self, publication: Publication) -> Admission:
+        """What ``publication`` is to the subscriber; the cursor moves past it
+        unless it is a gap (or seen already)."""
+        offset = publication.offset
         if publication.epoch == self.epoch:
-            if publication.offset <= self.offset:
-                return False  # sent already
-        else:  # the history was lost and started again
+            if offset <= self.offset:
+                return Admission.SEEN
+            if offset != self.offset + 1:
+                return Admission.GAP
+        elif offset != 1:
+            return Admission.GAP
+        else:
             self.epoch = publication.epoch
-        self.offset = publication.offset
-        return True
+        self.offset = offset
+        if publication.sender is not None and publication.sender == self.sender:
+            return Admission.SEEN  # its own broadcast_from: passed, not sent
+        return Admission.NEW
+
+    def gap_since(self, publication: Publication) -> Position:
+        """Where to recover from to reach ``publication``, which was a ``GAP``."""
+        if publication.epoch == self.epoch:
+            return Position(self.offset, self.epoch)
+        return Position(0, publication.epoch)  # from the start of the new epoch
