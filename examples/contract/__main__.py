@@ -23,6 +23,20 @@ def main() -> None:
         help="seconds of silence before another node's presences leave (tests shorten it)",
     )
     parser.add_argument(
+        "--socket-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds without a frame before a WebSocket is closed (tests shorten it)",
+    )
+    parser.add_argument(
+        "--history-ttl",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="seconds a history:* message is kept (CONTRACT.md: 300; tests shorten it)",
+    )
+    parser.add_argument(
         "--jwt-secret", metavar="SECRET", help="JWT mode: HS256 tokens signed with SECRET"
     )
     parser.add_argument(
@@ -34,7 +48,11 @@ def main() -> None:
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args()
     app = create_app(
-        args.redis, presence_down_period=args.presence_down_period, jwt_secret=args.jwt_secret
+        args.redis,
+        presence_down_period=args.presence_down_period,
+        jwt_secret=args.jwt_secret,
+        history_ttl=args.history_ttl,
+        timeout=args.socket_timeout,
     )
     uvicorn.run(
         app,

@@ -183,12 +183,15 @@ def create_app(
     *,
     presence_down_period: float = 30.0,
     jwt_secret: str | None = None,
+    history_ttl: float = 300.0,
     **socket_options: Any,
 ) -> Starlette:
     """The app: in-memory pubsub, or Redis at ``redis_url`` so that several
     instances are one cluster; JWT mode with ``jwt_secret`` (HS256 tokens with
-    ``exp`` and ``sub``, from any issuer). ``presence_down_period`` and
-    ``socket_options`` (``Endpoint.socket_app``) let tests shorten timeouts."""
+    ``exp`` and ``sub``, from any issuer). ``presence_down_period``,
+    ``history_ttl`` (how long ``history:*`` messages are kept; CONTRACT.md
+    fixes 300 s) and ``socket_options`` (``Endpoint.socket_app``) let tests
+    shorten timeouts."""
     auth = (
         None
         if jwt_secret is None
@@ -200,14 +203,14 @@ def create_app(
     )
     if redis_url is None:
         pubsub = PubSub()
-        history = History(pubsub, size=1000, ttl=300)
+        history = History(pubsub, size=1000, ttl=history_ttl)
     else:
         from phoenix_py.pubsub.redis import RedisAdapter
         from phoenix_py.pubsub.redis_history import RedisHistory
 
         adapter = RedisAdapter(redis_url, namespace="contract")
         pubsub = PubSub(adapter)
-        history = History(pubsub, size=1000, ttl=300, store=RedisHistory(adapter))
+        history = History(pubsub, size=1000, ttl=history_ttl, store=RedisHistory(adapter))
     presence = Presence(
         pubsub,
         down_period=presence_down_period,
