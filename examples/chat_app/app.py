@@ -6,6 +6,8 @@
 
 At start (lifespan) the database is migrated and the lobby created, then the
 endpoint's pubsub (in memory, or Redis with ``redis_url``) and presence start.
+The rooms' messages go through a ``History`` on that pubsub (in memory, or in
+Redis), so that a client that rejoins a room gets what it missed.
 The pages: ``/`` and ``/rooms/<id>`` are LiveViews (``live_pages``, their
 socket at ``/live``), signed in with a session cookie (``web_session``);
 ``/spa`` is the phoenix.js single-page client (``static/``), signed in with
@@ -30,6 +32,7 @@ from starlette.staticfiles import StaticFiles
 
 from phoenix_py import Endpoint, PubSub
 from phoenix_py.auth import JWTAuth
+from phoenix_py.history import History
 from phoenix_py.presence import Presence
 
 from .channels import ChatSocket, Services
@@ -46,6 +49,9 @@ PHOENIX_MJS = HERE / "assets" / "node_modules" / "phoenix" / "priv" / "static" /
 ISSUER = "phoenix_py chat_app"
 #: Signed-in sessions last a day; the page asks to sign in again after that.
 ACCESS_TTL = 24 * 3600
+#: Each room's broadcasts are kept, the last 500 for 10 minutes, so that a page that
+#: rejoins gets what it missed (docs/recovery.md); after longer, it refetches.
+HISTORY_SIZE, HISTORY_TTL = 500, 600.0
 
 logger = logging.getLogger("chat_app")
 
@@ -68,14 +74,18 @@ def create_app(settings: Settings) -> Starlette:
     rate_limiter: RateLimiter
     if settings.redis_url is None:
         pubsub = PubSub()
+        history = History(pubsub, size=HISTORY_SIZE, ttl=HISTORY_TTL)
         rate_limiter = MemoryRateLimiter()
     else:
         from phoenix_py.pubsub.redis import RedisAdapter
+        from phoenix_py.pubsub.redis_history import RedisHistory
 
-        pubsub = PubSub(RedisAdapter(settings.redis_url, namespace="chat_app"))
+        adapter = RedisAdapter(settings.redis_url, namespace="chat_app")
+        pubsub = PubSub(adapter)
+        history = History(pubsub, size=HISTORY_SIZE, ttl=HISTORY_TTL, store=RedisHistory(adapter))
         rate_limiter = RedisRateLimiter(settings.redis_url)
     presence = Presence(pubsub)
-    services = Services(store, auth, presence, rate_limiter)
+    services = Services(store, auth, presence, rate_limiter, history)
     endpoint = Endpoint(pubsub, state=services, secret_key=longpoll_key(secret))
     api = ChatApi(store, auth, endpoint)
     cookies = SessionCookies(derived_key(secret, "browser session"), max_age=ACCESS_TTL)

@@ -3,14 +3,15 @@
 * ``ChatSocket``: connects with the JWT of ``POST /api/sessions`` (``token``
   param or phoenix.js ``authToken``), through ``Socket.authenticate``.
 * ``RoomChannel`` on ``room:<id>``: history on join, ``new_message`` (validated,
-  rate limited per user, cluster-wide with Redis, stored, then broadcast),
-  ``typing`` (``broadcast_from``), and Presence keyed by user id with metas
-  ``{"username", "online_at"}``.
+  rate limited per user, cluster-wide with Redis, stored, then broadcast
+  through the rooms' ``History``, so that a rejoin with ``since`` gets the
+  messages it missed), ``typing`` (to the others, not kept), and Presence
+  keyed by user id with metas ``{"username", "online_at"}``.
 * ``UserChannel`` on ``user:<id>`` (its own user only) and ``PublicRoomsChannel``
   on ``rooms:public``: ``room_added`` when the user is added to a room or a
   public room is created, so that the page's room list stays live.
 
-What they use (the store, the auth, the presence, the rate limiter) is the
+What they use (the store, the auth, the presence, the rate limiter, the history) is the
 endpoint's ``state``, a ``Services`` that ``app.create_app`` builds, so that
 several apps can live in one process (tests do).
 """
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from phoenix_py import Channel, ChannelReply, ConnectInfo, Socket, error, ok
+from phoenix_py import Broadcast, Channel, ChannelReply, ConnectInfo, Socket, error, ok
 from phoenix_py.auth import JWTAuth
+from phoenix_py.history import History
 from phoenix_py.presence import Presence
 
 from .accounts import body_errors
@@ -41,6 +43,8 @@ class Services:
     auth: JWTAuth
     presence: Presence
     rate_limiter: RateLimiter
+    #: Every room's ``new_message`` broadcasts, kept for the clients that rejoin.
+    history: History
 
 
 class ChatChannel(Channel):
@@ -53,6 +57,12 @@ class ChatChannel(Channel):
 
 
 class RoomChannel(ChatChannel):
+    intercepts = ("typing",)
+
+    @property
+    def history(self) -> History:
+        return self.state.history
+
     async def join(self, topic: str, payload: Any) -> ChannelReply | dict[str, Any]:
         store = self.state.store
         _, _, raw_id = topic.partition(":")
@@ -63,6 +73,10 @@ class RoomChannel(ChatChannel):
             return error({"reason": "unauthorized"})
         self.room = room
         self.send_info("after_join")
+        if isinstance(payload, dict) and "since" in payload:
+            # a rejoin: the runtime sends what came after ``since`` (recovered: true),
+            # or the client fetches the last messages itself (recovered: false)
+            return {"room": room}
         return {"room": room, "messages": await store.messages(room["id"], limit=HISTORY_ON_JOIN)}
 
     async def handle_info(self, message: Any) -> None:
@@ -78,9 +92,20 @@ class RoomChannel(ChatChannel):
         if event == "new_message":
             return await self.new_message(payload)
         if event == "typing":
-            await self.broadcast_from("typing", {"user": self.user})
+            await self.typing()
             return ok()
         return error({"reason": f"unknown event {event!r}"})
+
+    async def typing(self) -> None:
+        """``typing`` to the others in the room. Not kept (this channel's ``broadcast``
+        would keep it): a rejoin must not replay it. Each channel's ``handle_out`` leaves
+        out the typist's own tabs, as the LiveView pages do."""
+        typing = Broadcast(self.topic, "typing", {"user": self.user})
+        await self.history.pubsub.broadcast(self.topic, typing)
+
+    async def handle_out(self, event: str, payload: Any) -> None:
+        if payload["user"]["id"] != self.user["id"]:  # typing: the others only
+            self.push(event, payload)
 
     async def new_message(self, payload: Any) -> ChannelReply:
         body = payload.get("body") if isinstance(payload, dict) else None

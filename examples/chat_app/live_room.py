@@ -15,7 +15,8 @@ client, on one instance or across instances on Redis:
 * the room list: ``room_added`` on ``rooms:public`` and ``user:<id>``.
 
 A message sent from this page is validated, rate limited, stored and
-broadcast exactly as ``RoomChannel.new_message`` does.
+broadcast exactly as ``RoomChannel.new_message`` does: through the rooms'
+``History``, so that the channel clients that rejoin recover it too.
 """
 
 from __future__ import annotations
@@ -200,7 +201,8 @@ class RoomLive(LiveView):
             self.put_flash("error", RATE_LIMITED)
             return
         message = await self.services.store.insert_message(self.room["id"], self.me, str(body))
-        await self.broadcast(self.topic, "new_message", message)  # this view shows it from there
+        # kept and numbered, as the channel's are; this view shows it from there
+        await self.services.history.broadcast(self.topic, "new_message", message)
         self.typing_sent_at = 0.0  # the next keystroke says "typing" again at once
         self.clear_flash("error")
         self.assign(sent=self.assigns["sent"] + 1)  # a new, empty composer

@@ -153,3 +153,62 @@ async def test_presence_keyed_by_user_id_one_key_for_two_tabs(
     assert list(state) == [key] and len(state[key]["metas"]) == 2
     diff = await ann_tab1.assert_push("presence_diff", topic=topic, timeout=1)
     assert list(diff["joins"]) == [key] and diff["leaves"] == {}
+
+
+async def test_a_rejoin_with_since_gets_the_messages_it_missed_not_the_typing(
+    app: Starlette, client: httpx.AsyncClient, join_as: Any
+) -> None:
+    ann, user = await join_as("ann")
+    bob, _ = await join_as("bob")
+    topic = f"room:{await lobby_id(client, user['headers'])}"
+    first, _ = await ann.join(topic)
+    assert first["messages"] == [] and first["offset"] == 0 and "recovered" not in first
+    since = {"offset": first["offset"], "epoch": first["epoch"]}
+    await ann.close()  # ann goes away; bob talks and types meanwhile
+    _, bob_room = await bob.join(topic)
+    for body in ("one", "two"):
+        ref = await bob_room.push("new_message", {"body": body})
+        await bob_room.assert_reply(ref, "ok")
+    ref = await bob_room.push("typing", {})
+    await bob_room.assert_reply(ref, "ok")
+
+    back = await connect(ChatSocket, {"token": user["token"]}, endpoint=app.state.endpoint)
+    response, room = await back.join(topic, {"since": since})
+    assert response == {
+        "room": first["room"],  # no "messages": they come next, through the channel
+        "recovered": True,
+        "offset": 2,
+        "epoch": first["epoch"],
+    }
+    missed = [
+        await back.wait_for(lambda m: m.event == "new_message", "a recovered message", 1)
+        for _ in range(2)
+    ]
+    assert [m.payload["body"] for m in missed] == ["one", "two"]
+    assert [m.ref for m in missed] == [f"{n}:{first['epoch']}" for n in (1, 2)]
+    await room.refute_push("typing", timeout=0.1)
+
+    # a since from another epoch (a restarted server) is not recovered: the page refetches
+    response, _ = await back.join(topic, {"since": {"offset": 2, "epoch": "gone"}})
+    assert response["recovered"] is False and "messages" not in response
+    with pytest.raises(JoinRefused) as refused:
+        await back.join(topic, {"since": {"offset": "2"}})
+    assert refused.value.response == {"reason": "invalid since"}
+
+
+async def test_typing_is_not_sent_to_the_typists_other_tabs(
+    app: Starlette, client: httpx.AsyncClient, join_as: Any
+) -> None:
+    ann_tab1, user = await join_as("ann")
+    bob, bob_user = await join_as("bob")
+    ann_tab2 = await connect(ChatSocket, {"token": user["token"]}, endpoint=app.state.endpoint)
+    topic = f"room:{await lobby_id(client, user['headers'])}"
+    _, tab1 = await ann_tab1.join(topic)
+    _, tab2 = await ann_tab2.join(topic)
+    _, bob_room = await bob.join(topic)
+    await tab1.push("typing", {})
+    await bob_room.assert_push("typing", {"user": user["user"]})
+    await tab2.refute_push("typing", timeout=0.1)
+    await bob_room.push("typing", {})
+    for tab in (tab1, tab2):
+        await tab.assert_push("typing", {"user": bob_user["user"]})

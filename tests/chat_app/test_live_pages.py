@@ -355,3 +355,24 @@ async def test_signing_out_ends_the_other_pages_of_that_browser(
     assert f'{SESSION_COOKIE}=""' in out.headers["set-cookie"]
     await view.sync(0.05)
     view.assert_redirect("/")
+
+
+async def test_a_message_from_the_live_page_is_recovered_by_a_rejoining_channel_client(
+    app: Starlette, client: httpx.AsyncClient, sign_up: SignUp
+) -> None:
+    ann, bob = await sign_up("ann"), await sign_up("bob")
+    lobby = await lobby_id(client, ann["headers"])
+    socket = await connect(ChatSocket, {"token": bob["token"]}, endpoint=app.state.endpoint)
+    joined, _ = await socket.join(f"room:{lobby}")
+    await socket.close()  # bob's client goes away
+    view = await room_view(app, ann["user"], lobby)
+    await view.form("#composer-0", {"body": "while bob was away"}).submit()
+    await view.sync(0.05)
+    assert bodies(view) == ["while bob was away"]  # the view gets its own broadcast back
+
+    back = await connect(ChatSocket, {"token": bob["token"]}, endpoint=app.state.endpoint)
+    since = {"offset": joined["offset"], "epoch": joined["epoch"]}
+    response, room = await back.join(f"room:{lobby}", {"since": since})
+    assert response["recovered"] is True and response["offset"] == joined["offset"] + 1
+    message = await room.assert_push("new_message")
+    assert message["body"] == "while bob was away" and message["user"] == ann["user"]

@@ -2,7 +2,9 @@
 // HTTP API of CHAT_API.md for accounts, rooms and history, and the official phoenix.js
 // client (served from the npm package at /vendor/phoenix.mjs) for everything live:
 // messages, presence, typing, new rooms. phoenix.js reconnects and rejoins by itself;
-// the page shows the connection state and merges what a rejoin sends.
+// the page shows the connection state, and a rejoin asks for the messages it missed
+// (docs/recovery.md): they come through the channel, or, when the server no longer
+// has them all, the page fetches the last ones again.
 
 import {Presence, Socket} from "/vendor/phoenix.mjs"
 
@@ -254,23 +256,47 @@ function openRoom(room){
   renderRooms()
   renderTyping()
 
-  const channel = state.socket.channel(`room:${room.id}`, {})
-  state.channel = channel
-  const presence = new Presence(channel)
-  presence.onSync(() => renderOnline(presence))
-  channel.on("new_message", message => { addMessages([message]); forgetTyping(message.user.id) })
-  channel.on("typing", ({user}) => showTyping(user))
+  let last = null  // where the page is in the room's history: {offset, epoch}
+  const channel = state.socket.channel(`room:${room.id}`, () => (last ? {since: last} : {}))
+  channel.on("new_message", (message, ref) => {
+    if(ref){ last = position(ref) }
+    addMessages([message])
+    forgetTyping(message.user.id)
+  })
   channel.join()
-    .receive("ok", ({messages}) => {   // also after every rejoin: merge, keep what was paged in
+    .receive("ok", ({messages, offset, epoch, recovered}) => {  // also after every rejoin
       showError("")
-      if(state.messages.size === 0){ state.hasOlder = messages.length === PAGE_SIZE }
-      addMessages(messages)
+      if(recovered){ return }  // what it missed comes next, through the channel
+      last = {offset, epoch}
+      if(messages){ showHistory(messages) } else { refetchHistory(room) }
     })
     .receive("error", ({reason}) => {
       channel.leave()
       showError(reason === "unauthorized" ? "This room is private." : "This room does not exist.")
     })
+  state.channel = channel
+  const presence = new Presence(channel)
+  presence.onSync(() => renderOnline(presence))
+  channel.on("typing", ({user}) => showTyping(user))
   $("message-input").focus()
+}
+
+/** A message's place in its room's history, from its ref: "<offset>:<epoch>". */
+function position(ref){
+  const colon = ref.indexOf(":")
+  return {offset: Number(ref.slice(0, colon)), epoch: ref.slice(colon + 1)}
+}
+
+/** The last page of the room, merged by id into what is shown (paged-in messages stay). */
+function showHistory(messages){
+  if(state.messages.size === 0){ state.hasOlder = messages.length === PAGE_SIZE }
+  addMessages(messages)
+}
+
+/** A rejoin that was not recovered (the server restarted, or the page was away too long). */
+async function refetchHistory(room){
+  const {ok, data} = await api("GET", `/api/rooms/${room.id}/messages?limit=${PAGE_SIZE}`)
+  if(ok && state.room === room){ showHistory(data.messages) }
 }
 
 function addMessages(messages){
