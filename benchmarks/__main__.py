@@ -5,6 +5,7 @@
     python -m benchmarks idle --idle-topics shared --heartbeat-spread connect
     python -m benchmarks rooms --rooms 3000
     python -m benchmarks all [--quick]
+    python -m benchmarks recovery [--clients 1000 --missed 100]   (benchmarks/recovery.py)
 
 Results go to ``benchmarks/results/`` (``--out``); see benchmarks/README.md.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +285,11 @@ def write(out: Path, scenario: str, markdown: str) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["recovery"]:  # its own options: python -m benchmarks recovery --help
+        from benchmarks import recovery
+
+        recovery.main(sys.argv[2:])
+        return
     args = with_defaults(parser().parse_args())
     if args.loadgen_cpus:
         # The coordinator stays off the server's core too.

@@ -108,6 +108,29 @@ def test_a_node_recovers_what_another_node_kept(redis: RedisServer) -> None:
     asyncio.run(go())
 
 
+def test_a_reconnect_storm_of_recoveries_waits_for_connections_instead_of_failing(
+    redis: RedisServer,
+) -> None:
+    """1,000 rejoins at once: each recovery waits for one of the few pooled
+    connections (redis-py's plain pool refused the 101st: "Too many connections")."""
+
+    async def go() -> None:
+        [a] = await cluster(redis.url, 1)
+        for n in range(5):
+            await a.broadcast("h:storm", "e", {"n": n})
+        epoch = (await a.recover("h:storm", None)).position.epoch
+        recoveries = await asyncio.gather(
+            *(a.recover("h:storm", Position(2, epoch)) for _ in range(1_000))
+        )
+        assert all(recovery.recovered for recovery in recoveries)
+        assert {tuple(p.offset for p in recovery.messages) for recovery in recoveries} == {
+            (3, 4, 5)
+        }
+        await stop([a])
+
+    asyncio.run(go())
+
+
 def test_trimmed_and_expired_histories_are_not_recovered(redis: RedisServer) -> None:
     async def go() -> None:
         [short] = await cluster(redis.url, 1, size=5, ttl=0.3)

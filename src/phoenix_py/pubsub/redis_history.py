@@ -120,6 +120,9 @@ class RedisHistory:
         idle_ttl: seconds after which a topic with no message and no join
             forgets its epoch (the next starts a new one).
         timeout: seconds a Redis call may take before it counts as unreachable.
+        max_connections: connections to Redis at most; a call waits for a free one
+            (within ``timeout``), so that a reconnect storm of thousands of
+            recoveries queues up instead of failing with "Too many connections".
     """
 
     def __init__(
@@ -129,16 +132,20 @@ class RedisHistory:
         url: str | None = None,
         idle_ttl: float = 86_400.0,
         timeout: float = 5.0,
+        max_connections: int = 32,
     ) -> None:
         self.adapter = adapter
         self.url = adapter.url if url is None else url
         self.idle_ttl = idle_ttl
-        self._client = aioredis.Redis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             self.url,
-            retry=Retry(NoBackoff(), 0),
+            max_connections=max_connections,
+            timeout=timeout,
             socket_connect_timeout=min(2.0, timeout),
             socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
         )
+        self._client = aioredis.Redis.from_pool(pool)  # closes the pool with itself
         self._publish = self._client.register_script(_PUBLISH)
         self._recover = self._client.register_script(_RECOVER)
         self._pubsub: PubSub | None = None
