@@ -39,6 +39,7 @@ LAYERS: list[list[str]] = [
     [
         "types",
         "auth",
+        "telemetry",
         "pubsub.codec",
         "live._expr",
         "live._html",
@@ -62,9 +63,16 @@ LAYERS: list[list[str]] = [
     ["transports._asgi_websocket", "transports._direct_websocket", "transports._longpoll_routing"],
     ["transports.websocket", "transports.longpoll", "transports"],
     ["asgi"],
-    ["uvicorn", "testing", "live.app", "live._testing_elements"],
+    ["uvicorn", "testing", "metrics", "live.app", "live._testing_elements"],
     ["live._testing_page"],
     ["", "live", "live.testing"],  # phoenix_py itself (__init__.py), phoenix_py.live
+    # phoenix_py.dashboard: built on all of the above, imported by none of it.
+    ["dashboard._window"],
+    ["dashboard.collector", "dashboard._guard"],
+    ["dashboard.nodes"],
+    ["dashboard.view"],
+    ["dashboard.mount"],
+    ["dashboard"],
 ]
 
 CORE_FORBIDDEN = frozenset({"asyncio", "starlette", "uvicorn", "redis", "websockets", "anyio"})

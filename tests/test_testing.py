@@ -170,3 +170,17 @@ async def test_tokens_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> 
     assert "socket refused: token" in logged  # the refusals are logged, by reason only
     for token in [*bad, good, SECRET]:
         assert token not in logged
+    # One line per refused connection, per refused join and per close, with its reason.
+    lines = [record.getMessage() for record in caplog.records]
+    refusals = [line for line in lines if line.startswith("connection refused:")]
+    assert refusals == [
+        "connection refused: transport=test socket=ContractSocket status=403 "
+        "reason=ContractSocket.connect refused"
+    ] * len(bad)
+    assert [line for line in lines if line.startswith("join refused:")] == [
+        "join refused: topic=room:private:bob reason=unauthorized"
+    ]
+    [closed] = [line for line in lines if line.startswith("socket closed:")]
+    assert closed.startswith(
+        "socket closed: transport=test id=user_socket:ann code=None reason=closed by the client"
+    )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -38,6 +39,7 @@ from .channel import Channel, ChannelReply, SocketRef
 from .errors import UsageError
 from .history import HistoryUnavailable
 from .pubsub.base import PubSub
+from .telemetry import CHANNEL_HANDLED_IN, CHANNEL_LEFT, MESSAGE_OUT
 from .types import SocketView
 
 logger = logging.getLogger("phoenix_py.channel")
@@ -61,6 +63,10 @@ class ChannelHost(Protocol):
 
     def close(self, code: int, reason: str, *, channel_reason: str = "closed") -> None:
         """Close the whole connection (a mailbox overflowed)."""
+        ...
+
+    def limit_reached(self, limit: str) -> None:
+        """Tell telemetry that ``limit`` refused something."""
         ...
 
     def channel_exited(self, server: ChannelServer, *, crashed: bool) -> None:
@@ -165,7 +171,7 @@ class ChannelServer:
             fields = await follower.start(since)
         except HistoryUnavailable as exc:
             logger.warning("join of %r refused: its history is unavailable (%s)", self.topic, exc)
-            self._halt()
+            self._halt("history unavailable")
             self.host.spawn(self._terminate("history unavailable"))
             return "error", HISTORY_UNAVAILABLE
         if isinstance(response, dict):
@@ -245,6 +251,7 @@ class ChannelServer:
             mailbox = self._mailbox = deque()
         elif len(mailbox) >= self.host.max_mailbox:
             logger.warning("mailbox of %r is full; closing its socket", self)
+            self.host.limit_reached("mailbox")
             self.host.close(1013, "channel mailbox full")
             return
         mailbox.append((kind, item))
@@ -284,10 +291,13 @@ class ChannelServer:
                 await self._exit("left", crashed=False)
                 return
             self._current_ref = message.ref
+            began = time.perf_counter_ns() if CHANNEL_HANDLED_IN.handlers else 0
             try:
                 result = await channel.handle_in(message.event, message.payload)
             finally:
                 self._current_ref = None
+            if began:
+                self._handled_in(message, time.perf_counter_ns() - began)
             if result is not None:
                 if not isinstance(result, ChannelReply):
                     raise UsageError(
@@ -303,6 +313,11 @@ class ChannelServer:
         else:
             self._stop_reason = item
 
+    def _handled_in(self, message: Message, duration: int) -> None:
+        metadata = {"event": message.event, "params": message.payload, "topic": self.topic}
+        metadata |= {"socket": self.socket, "channel": type(self.channel)}
+        CHANNEL_HANDLED_IN.emit({"duration": duration}, metadata)
+
     def _lose(self, reason: str) -> None:
         """The follower cannot give the client every message: stop with an error, in
         turn with the mailbox, so that phoenix.js rejoins (and hears recovered: false)."""
@@ -314,7 +329,7 @@ class ChannelServer:
         """The channel ends by itself: tell the socket, then run ``terminate``."""
         if self._state == _STOPPED:
             return
-        self._halt()
+        self._halt(reason)
         self.host.channel_exited(self, crashed=crashed)
         await self._terminate(reason)
 
@@ -322,7 +337,7 @@ class ChannelServer:
         """The socket ends this channel (closed, disconnected, duplicate join): no frame."""
         if self._state == _STOPPED:
             return
-        self._halt()
+        self._halt(reason)
         running = self._task
         if running is None:
             self.host.spawn(self._terminate(reason))
@@ -336,9 +351,17 @@ class ChannelServer:
             raise UsageError("on_exit on a channel that has stopped: it would never be called")
         self._monitors.append(callback)
 
-    def _halt(self) -> None:
+    def _halt(self, reason: str | BaseException) -> None:
         if self._state == _JOINED or self._state == _ACCEPTED:
             self.host.pubsub.unsubscribe(self.topic, self)
+            if CHANNEL_LEFT.handlers:
+                metadata = {
+                    "socket": self.socket,
+                    "topic": self.topic,
+                    "channel": type(self.channel),
+                }
+                left = reason if isinstance(reason, str) else "crash"
+                CHANNEL_LEFT.emit({}, {**metadata, "reason": left})
         self._state = _STOPPED
         self._mailbox = self._held = None
         if self._follower is not None:
@@ -362,12 +385,18 @@ class ChannelServer:
         self._check_joined("push")
         if self._state != _STOPPED:
             message = Message(self.topic, event, payload, None, self.join_ref)
-            self._write(self.host.serializer.encode_push(message))
+            frame = self.host.serializer.encode_push(message)
+            if MESSAGE_OUT.handlers:
+                MESSAGE_OUT.emit({"bytes": len(frame.data)}, {"kind": "push", "topic": self.topic})
+            self._write(frame)
 
     def send_reply(self, ref: Ref, result: ChannelReply) -> None:
         if self._state != _STOPPED:
             reply = Reply(self.topic, result.status, result.payload, ref, self.join_ref)
-            self._write(self.host.serializer.encode_reply(reply))
+            frame = self.host.serializer.encode_reply(reply)
+            if MESSAGE_OUT.handlers:
+                MESSAGE_OUT.emit({"bytes": len(frame.data)}, {"kind": "reply", "topic": self.topic})
+            self._write(frame)
 
     async def broadcast(self, event: str, payload: Any, *, exclude_self: bool) -> Position | None:
         self._check_joined("broadcast")

@@ -29,6 +29,7 @@ from ._channel_server import ChannelServer
 from ._core.message import Broadcast
 from ._core.serializer import Frame, Serializer
 from ._core.socket_state import (
+    JOIN_CRASHED,
     Action,
     CloseSocket,
     Deliver,
@@ -40,6 +41,7 @@ from ._core.socket_state import (
 from .channel import Channel
 from .pubsub.base import PubSub
 from .socket import Socket
+from .telemetry import CHANNEL_JOINED, LIMIT_REACHED, MESSAGE_IN
 from .types import Transport
 
 logger = logging.getLogger("phoenix_py.socket")
@@ -96,6 +98,9 @@ class SocketServer:
         for topic in self._disconnect_topics:
             pubsub.subscribe(topic, self)
         self._expiry: asyncio.TimerHandle | None = None
+        self.opened_at = time.perf_counter_ns()
+        #: How it ended: the close code and reason the server sent (None: the peer left).
+        self.close_reason: tuple[int | None, str] = (None, "closed by the client")
         if socket.expires_at is not None:
             loop = asyncio.get_running_loop()
             delay = max(0.0, socket.expires_at - time.time())
@@ -109,10 +114,13 @@ class SocketServer:
     def feed(self, data: bytes | str, *, binary: bool) -> None:
         """Handle one client frame. A join in it runs in a task; the frames fed
         after it wait, in order, until it is done (``settled`` tells when)."""
+        if MESSAGE_IN.handlers:
+            MESSAGE_IN.emit({"bytes": len(data)}, {"transport": self.transport.name})
         backlog = self._backlog
         if backlog is not None:
             if len(backlog) >= self.max_mailbox:
                 logger.warning("%r: %d frames behind a pending join; closing", self, len(backlog))
+                self.limit_reached("inbound_backlog")
                 self.close(1013, "inbound backlog full")
                 return
             backlog.append((data, binary))
@@ -127,8 +135,12 @@ class SocketServer:
             self._settled = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._settled)
 
-    def connection_lost(self) -> None:
-        """The peer is gone: stop every channel (reason ``"closed"``)."""
+    def connection_lost(self, closed_with: tuple[int, str] | None = None) -> None:
+        """The connection is gone: stop every channel (reason ``"closed"``).
+        ``closed_with``: the code and reason the transport closed it with itself
+        (a slow consumer's 1013), if it did."""
+        if closed_with is not None:
+            self.close_reason = closed_with
         self._apply_all(self.state.stop_all("closed"))
         self._stop_listening()
         self._backlog = None
@@ -177,6 +189,10 @@ class SocketServer:
         if isinstance(message, Broadcast) and message.event == "disconnect":
             self.close(1001, "disconnected", channel_reason="disconnected")
 
+    def limit_reached(self, limit: str) -> None:
+        if LIMIT_REACHED.handlers:
+            LIMIT_REACHED.emit({}, {"limit": limit, "transport": self.transport.name})
+
     def report_crash(self, topic: str, exc: BaseException) -> None:
         """A channel's callback raised (already logged); the test toolkit listens here."""
         if self.on_crash is not None:
@@ -200,7 +216,20 @@ class SocketServer:
     async def _join(self, start: StartJoin[type[Channel]]) -> None:
         message = start.message
         server = ChannelServer(start.target, self, message.topic, start.join_ref)
+        began = time.perf_counter_ns()
         status, response = await server.join(message.payload)
+        if CHANNEL_JOINED.handlers:
+            result = "crash" if response is JOIN_CRASHED else "ok" if status == "ok" else "error"
+            metadata = {"result": result, "params": message.payload, "socket": self.socket}
+            if result == "error" and isinstance(response, dict):
+                metadata["reason"] = response.get("reason")
+            CHANNEL_JOINED.emit(
+                {"duration": time.perf_counter_ns() - began},
+                {**metadata, "topic": message.topic, "channel": start.target},
+            )
+        if status != "ok" and response is not JOIN_CRASHED:  # a crash is logged with its trace
+            reason = response.get("reason") if isinstance(response, dict) else None
+            logger.info("join refused: topic=%s reason=%s", message.topic, reason or status)
         handle = server if status == "ok" else None
         self._apply_all(self.state.join_finished(start, status, response, handle))
         if handle is not None and not self.state.closed:
@@ -213,13 +242,16 @@ class SocketServer:
     def _apply(self, action: Action) -> None:
         if isinstance(action, SendFrame):
             self.transport.write(action.frame)
+            if action.limit is not None:
+                self.limit_reached(action.limit)
         elif isinstance(action, Deliver):
             action.handle.deliver_in(action.message)
         elif isinstance(action, StopChannel):
             action.handle.stop(action.reason)
         elif isinstance(action, CloseSocket):
-            if action.code != 1000 and action.code != 1001:
-                logger.info("closing socket %r: %s (%d)", self, action.reason, action.code)
+            if action.limit is not None:
+                self.limit_reached(action.limit)
+            self.close_reason = (action.code, action.reason)
             self._stop_listening()
             self.transport.close(action.code, action.reason)
             self._report_closed()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -38,6 +39,7 @@ from .errors import ConnectionRefused, UsageError
 from .pubsub.base import PubSub
 from .pubsub.memory import MemoryAdapter
 from .socket import Socket, token_topic
+from .telemetry import LIMIT_REACHED, SOCKET_CLOSED, SOCKET_CONNECTED, SOCKET_DRAIN
 from .transports._longpoll_routing import LongPollSessions
 from .transports.base import CheckOrigin, validate_check_origin
 from .transports.longpoll import LongPollApp, LongPollOptions
@@ -182,10 +184,17 @@ class Endpoint:
         if batch_size < 1 or interval < 0:
             raise UsageError("drain needs batch_size >= 1 and interval >= 0")
         pending = list(self._sockets)
-        for start in range(0, len(pending), batch_size):
+        rounds = -(-len(pending) // batch_size)
+        for index, start in enumerate(range(0, len(pending), batch_size)):
             if start:
                 await asyncio.sleep(interval)
-            for server in pending[start : start + batch_size]:
+            batch = pending[start : start + batch_size]
+            if SOCKET_DRAIN.handlers:
+                SOCKET_DRAIN.emit(
+                    {"count": len(batch), "total": len(pending), "index": index, "rounds": rounds},
+                    {"endpoint": self, "interval": interval},
+                )
+            for server in batch:
                 server.close(1012, "server shutting down")
 
     async def shutdown(self, *, grace: float = 5.0) -> None:
@@ -225,6 +234,40 @@ class Endpoint:
     ) -> Socket:
         """A new ``socket_cls`` whose ``connect`` and ``id`` have accepted the request;
         ``ConnectionRefused`` (with the HTTP status to answer) otherwise."""
+        began = time.perf_counter_ns() if SOCKET_CONNECTED.handlers else 0
+        try:
+            socket = await self._connect(socket_cls, params, info, context)
+        except ConnectionRefused as exc:
+            # One line per refusal, by reason: never the params (they may hold a token).
+            logger.info(
+                "connection refused: transport=%s socket=%s status=%d reason=%s",
+                info.transport,
+                socket_cls.__name__,
+                exc.status,
+                exc.reason,
+            )
+            if began:
+                self._connected(began, socket_cls, params, info, result="error", reason=exc.reason)
+            raise
+        if began:
+            self._connected(began, socket_cls, params, info, result="ok")
+        return socket
+
+    def _connected(
+        self,
+        began: int,
+        socket_cls: type[Socket],
+        params: dict[str, Any],
+        info: ConnectInfo,
+        **outcome: str,
+    ) -> None:
+        metadata = {"endpoint": self, "transport": info.transport, "params": params}
+        metadata |= {"connect_info": info, "user_socket": socket_cls, **outcome}
+        SOCKET_CONNECTED.emit({"duration": time.perf_counter_ns() - began}, metadata)
+
+    async def _connect(
+        self, socket_cls: type[Socket], params: dict[str, Any], info: ConnectInfo, context: Any
+    ) -> Socket:
         if len(self._sockets) >= self.max_connections:
             if not self._at_capacity:
                 logger.warning(
@@ -232,6 +275,8 @@ class Endpoint:
                     self.max_connections,
                 )
             self._at_capacity = True
+            if LIMIT_REACHED.handlers:
+                LIMIT_REACHED.emit({}, {"limit": "max_connections", "transport": info.transport})
             raise ConnectionRefused("at max_connections", status=503)
         self._at_capacity = False
         socket = socket_cls()
@@ -240,8 +285,7 @@ class Endpoint:
         name = socket_cls.__name__
         try:
             accepted = await socket.connect(params, info)
-        except ConnectionRefused as exc:
-            logger.info("connection refused (%d): %s", exc.status, exc.reason)
+        except ConnectionRefused:
             raise
         except Exception as exc:
             logger.exception("%s.connect raised; refusing with 500", name)
@@ -272,10 +316,26 @@ class Endpoint:
             transport,
             self.pubsub,
             max_frame_size=max_frame_size,
-            on_closed=self._sockets.discard,
+            on_closed=self._closed,
         )
         self._sockets.add(server)
         return server
+
+    def _closed(self, server: SocketServer) -> None:
+        self._sockets.discard(server)
+        code, reason = server.close_reason
+        lifetime = time.perf_counter_ns() - server.opened_at
+        logger.info(
+            "socket closed: transport=%s id=%s code=%s reason=%s after=%.1fs",
+            server.transport.name,
+            server.socket.socket_id,
+            code,
+            reason,
+            lifetime / 1e9,
+        )
+        if SOCKET_CLOSED.handlers:
+            metadata = {"transport": server.transport.name, "user_socket": type(server.socket)}
+            SOCKET_CLOSED.emit({"duration": lifetime}, {**metadata, "code": code, "reason": reason})
 
 
 class SocketApp:

@@ -43,7 +43,7 @@ def test_joins_over_the_rate_get_rate_limited_replies() -> None:
             state.join_finished(actions[0], "ok", {}, object())
     assert outcomes == ["StartJoin", "StartJoin", "SendFrame"]
     refused = state.receive(frame("9", "9", "room:9", "phx_join", {}), binary=False)
-    assert isinstance(refused[0], SendFrame)
+    assert isinstance(refused[0], SendFrame) and refused[0].limit == "join_rate"
     # ["9","9","room:9","phx_reply",{"response":{"reason":"rate_limited"},"status":"error"}]
     assert json.loads(refused[0].frame.data) == [
         "9",
@@ -67,7 +67,7 @@ def test_a_message_flood_closes_the_socket_with_1008() -> None:
     for _ in range(5):
         assert isinstance(state.receive(heartbeat, binary=False)[0], SendFrame)
     actions = state.receive(heartbeat, binary=False)
-    assert actions == [CloseSocket(1008, "too many messages per second")]
+    assert actions == [CloseSocket(1008, "too many messages per second", limit="message_rate")]
     assert state.receive(heartbeat, binary=False) == []
 
 

@@ -15,7 +15,7 @@ import pytest
 import websockets
 
 from examples.contract.app import create_app
-from phoenix_py import Endpoint
+from phoenix_py import Endpoint, telemetry
 
 from ..waiting import eventually
 from .servers import WS_MODES, ThreadedServer, serve
@@ -130,14 +130,28 @@ def run_scenario(server: ThreadedServer, topic: str) -> dict[str, Any]:
 @pytest.mark.parametrize("policy", ["disconnect", "drop_oldest"])
 def test_a_stalled_subscriber_delays_nobody_and_stays_within_its_cap(policy: str, ws: str) -> None:
     app = create_app(max_buffered_bytes=CAP_BYTES, slow_consumer=policy)
-    with serve(app, ws) as server:
-        result = run_scenario(server, f"bench:{policy}")
+    reports: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    telemetry.attach(
+        "slow-consumers",
+        [telemetry.SLOW_CONSUMER.name],
+        lambda _, measured, metadata, __: reports.append((dict(measured), dict(metadata))),
+    )
+    try:
+        with serve(app, ws) as server:
+            result = run_scenario(server, f"bench:{policy}")
+    finally:
+        telemetry.detach("slow-consumers")
     assert result["counts"] == [MESSAGES] * FAST_CLIENTS
     # What waits for the stalled client never exceeds the cap (plus one frame).
     assert result["peak"] <= CAP_BYTES + 5_000
     # Only the stalled socket is left, and the policy was applied to it.
+    # ... and reported: once for a disconnect, per write that dropped for drop_oldest.
+    assert {metadata["action"] for _, metadata in reports} == {policy}
+    assert {metadata["transport"] for _, metadata in reports} == {"websocket"}
     if policy == "disconnect":
         assert result["closing"] == [(1013, "outbound buffer full")]
+        assert len(reports) == 1 and reports[0][0]["queued_bytes"] > 0
     else:
         assert result["closing"] == [None]
         assert result["dropped"][0] > 0
+        assert sum(measured["dropped"] for measured, _ in reports) == result["dropped"][0]

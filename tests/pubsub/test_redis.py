@@ -431,3 +431,40 @@ def test_using_the_adapter_before_start_names_the_fix() -> None:
         await adapter.subscribed("t")  # nothing pending: never raises
 
     asyncio.run(go())
+
+
+def test_publishes_an_outage_and_junk_are_reported_to_telemetry(redis: RedisServer) -> None:
+    from phoenix_py import telemetry
+
+    seen: list[tuple[Any, dict[str, Any], dict[str, Any]]] = []
+    names = [telemetry.PUBSUB_PUBLISH.name, telemetry.PUBSUB_ERROR.name]
+    telemetry.attach("redis-test", names, lambda n, m, md, _: seen.append((n, m, dict(md))))
+
+    def errors() -> set[str]:
+        return {md["operation"] for n, _, md in seen if n == telemetry.PUBSUB_ERROR.name}
+
+    async def go() -> None:
+        import redis.asyncio as aioredis
+
+        (a,) = await nodes(redis.url, 1, max_backoff=0.2)
+        a.subscribe("t", Recorder())
+        await a.subscribed("t")
+        await a.broadcast("t", Broadcast("t", "one", {}))
+        await eventually(lambda: any(n == telemetry.PUBSUB_PUBLISH.name for n, _, _ in seen))
+        client = aioredis.Redis.from_url(redis.url)
+        await client.publish("phx:t:t", b"\xffnot msgpack")
+        await client.aclose()
+        await eventually(lambda: "decode" in errors())
+        redis.stop()
+        await eventually(lambda: "connection" in errors())
+        await a.broadcast("t", Broadcast("t", "lost", {}))
+        await eventually(lambda: "publish" in errors())
+        await a.stop()
+
+    try:
+        asyncio.run(go())
+    finally:
+        telemetry.detach("redis-test")
+    [published, *_] = [m for n, m, _ in seen if n == telemetry.PUBSUB_PUBLISH.name]
+    assert published["messages"] == 1 and published["duration"] > 0
+    assert all(md["adapter"] == "redis" for _, _, md in seen)

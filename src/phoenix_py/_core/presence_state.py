@@ -248,6 +248,12 @@ class TrackerState:
         """The visible metas of one key on ``topic`` (``[]``: not present)."""
         return self._visible_metas(self._by_topic.get(topic, {}).get(key, {}))
 
+    def count(self, topic: str) -> int:
+        """How many keys are present on ``topic`` (no list built while every replica is up)."""
+        if not self._down:
+            return len(self._by_topic.get(topic, ()))
+        return len(self.keys(topic))
+
     def keys(self, topic: str) -> Keys:
         """The keys present on ``topic``, without building their metas."""
         down = self._down

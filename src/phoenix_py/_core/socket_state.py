@@ -45,6 +45,8 @@ class SendFrame:
     """Write this frame to the client."""
 
     frame: Frame
+    #: The limit that made it a refusal (``"join_rate"``, ``"max_channels"``), if one did.
+    limit: str | None = None
 
 
 @dataclass(slots=True)
@@ -85,6 +87,8 @@ class CloseSocket:
 
     code: int
     reason: str
+    #: The limit that closed it (``"message_rate"``, ``"max_frame_size"``), if one did.
+    limit: str | None = None
 
 
 Action = SendFrame | StartJoin[Any] | Deliver[Any] | StopChannel[Any] | CloseSocket
@@ -142,10 +146,11 @@ class SocketState(Generic[H, T]):
         if self.closed:
             return []
         if self._message_bucket is not None and not self._message_bucket.allow(self._clock()):
-            return self._close(1008, "too many messages per second")
+            return self._close(1008, "too many messages per second", limit="message_rate")
         size = _byte_size(data, self._max_frame_size)
         if size > self._max_frame_size:
-            return self._close(1009, f"frame of {size} bytes exceeds {self._max_frame_size}")
+            reason = f"frame of {size} bytes exceeds {self._max_frame_size}"
+            return self._close(1009, reason, limit="max_frame_size")
         try:
             message = self.serializer.decode(data, binary=binary)
         except ProtocolError as exc:
@@ -175,7 +180,9 @@ class SocketState(Generic[H, T]):
         if target is None:
             return [self._reply(message, "error", UNMATCHED_TOPIC, join_ref=None)]
         if self._join_bucket is not None and not self._join_bucket.allow(self._clock()):
-            return [self._reply(message, "error", RATE_LIMITED, join_ref=message.join_ref)]
+            refusal = self._reply(message, "error", RATE_LIMITED, join_ref=message.join_ref)
+            refusal.limit = "join_rate"
+            return [refusal]
         actions: list[Action] = []
         join_ref = message.join_ref if message.join_ref is not None else message.ref
         start = StartJoin(target, message, join_ref)
@@ -184,7 +191,9 @@ class SocketState(Generic[H, T]):
             actions.append(StopChannel(existing.handle, "duplicate_join"))
             start.replaces, start.replaced_join_ref = True, existing.join_ref
         elif len(self._channels) >= self._max_channels:
-            return [self._reply(message, "error", TOO_MANY_CHANNELS, join_ref=message.join_ref)]
+            refusal = self._reply(message, "error", TOO_MANY_CHANNELS, join_ref=message.join_ref)
+            refusal.limit = "max_channels"
+            return [refusal]
         actions.append(start)
         return actions
 
@@ -249,8 +258,8 @@ class SocketState(Generic[H, T]):
         del self._channels[topic]
         self._topics.pop(id(entry.handle), None)
 
-    def _close(self, code: int, reason: str) -> list[Action]:
-        actions: list[Action] = [CloseSocket(code, reason)]
+    def _close(self, code: int, reason: str, *, limit: str | None = None) -> list[Action]:
+        actions: list[Action] = [CloseSocket(code, reason, limit)]
         actions.extend(self.stop_all("closed"))
         return actions
 

@@ -34,6 +34,13 @@ from urllib.parse import urlsplit
 from .._core.params import parse_params
 from ..channel import Channel, ChannelReply, error
 from ..pubsub.base import PubSub
+from ..telemetry import (
+    LIVE_COMPONENT_HANDLE_EVENT,
+    LIVE_VIEW_HANDLE_EVENT,
+    LIVE_VIEW_HANDLE_PARAMS,
+    LIVE_VIEW_MOUNT,
+    LIVE_VIEW_RENDER,
+)
 from ._client_payloads import announce_uploads, event_value, preflight_uploads, record_progress
 from ._components import Components
 from ._render import Renderer
@@ -109,11 +116,14 @@ class LiveChannel(Channel):
         flash = {**dead_flash, **live.tokens.verify_flash(payload.get("flash"))}
         self.view.assign(flash=flash)
         params = {**parse_params(urlsplit(url).query), **path_params}
-        await self.view.mount(params, token.session)
+        mounting = {"view": view_cls, "connected": True, "params": params, "uri": url}
+        mounting["session"] = token.session
+        with LIVE_VIEW_MOUNT(mounting):
+            await self.view.mount(params, token.session)
         navigated = self._join_navigation(live)
         if navigated is not None:
             return navigated
-        await self.view.handle_params(params, url)
+        await self._handle_params(params, url)
         reply: dict[str, Any] = {}
         ended = await self._navigate(live, reply)
         if ended is not None:
@@ -176,14 +186,17 @@ class LiveChannel(Channel):
         value = event_value(kind, payload.get("value"), payload.get("meta"))
         announce_uploads(self.view, payload.get("uploads"))
         if component is not None and isinstance(cid, int):
-            answer = await component.handle_event(name, value)
+            metadata = {"view": type(self.view), "component": type(component)}
+            with LIVE_COMPONENT_HANDLE_EVENT({**metadata, "event": name, "params": value}):
+                answer = await component.handle_event(name, value)
             self.components.touch(cid)
         elif name == "lv:clear-flash":
             key = value.get("key")
             self.view.clear_flash(key if isinstance(key, str) else None)
             answer = None
         else:
-            answer = await self.view.handle_event(name, value)
+            with LIVE_VIEW_HANDLE_EVENT({"view": type(self.view), "event": name, "params": value}):
+                answer = await self.view.handle_event(name, value)
         ended = await self._navigate(live, None)
         if ended is not None:
             self.stop("shutdown")
@@ -221,7 +234,7 @@ class LiveChannel(Channel):
             return _ok({"link_redirect": True})
         self.url = url
         params = {**parse_params(urlsplit(url).query), **matched[1]}
-        await self.view.handle_params(params, url)
+        await self._handle_params(params, url)
         ended = await self._navigate(live, None)
         if ended is not None:
             self.stop("shutdown")
@@ -311,7 +324,7 @@ class LiveChannel(Channel):
             else:
                 self.push("live_patch", patch)
             params = {**parse_params(urlsplit(navigation.to).query), **matched[1]}
-            await self.view.handle_params(params, navigation.to)
+            await self._handle_params(params, navigation.to)
         name = type(self.view).__name__
         raise RuntimeError(f"{name}: more than {_MAX_PATCHES} push_patch in a row")
 
@@ -325,7 +338,18 @@ class LiveChannel(Channel):
         target["kind"] = "replace" if navigation.replace else "push"
         return {"live_redirect": target}
 
+    async def _handle_params(self, params: dict[str, Any], uri: str) -> None:
+        metadata = {"view": type(self.view), "connected": True, "params": params, "uri": uri}
+        with LIVE_VIEW_HANDLE_PARAMS(metadata):
+            await self.view.handle_params(params, uri)
+
     def _render(self, *, full: bool) -> dict[str, Any]:
+        if LIVE_VIEW_RENDER.listened:
+            with LIVE_VIEW_RENDER({"view": type(self.view), "connected": True, "full": full}):
+                return self._diff(full=full)
+        return self._diff(full=full)
+
+    def _diff(self, *, full: bool) -> dict[str, Any]:
         view = self.view
         changed = None if full else view.changed
         diff = self.renderer.render(view.assigns, changed, view.streams, self.components)

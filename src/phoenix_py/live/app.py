@@ -43,6 +43,7 @@ from .._core.message import Broadcast
 from .._core.params import parse_params
 from ..asgi import Endpoint
 from ..socket import Socket
+from ..telemetry import LIVE_VIEW_HANDLE_PARAMS, LIVE_VIEW_MOUNT, LIVE_VIEW_RENDER
 from ..types import ConnectInfo
 from ._channel import LiveChannel
 from ._compile import Template, compile_template
@@ -114,6 +115,9 @@ class Live:
     """
 
     cookie_name = "_phoenix_py_live_csrf"
+    #: The socket its ``socket_path`` serves (a subclass may route ``lv:*`` to a
+    #: ``LiveChannel`` subclass, as ``phoenix_py.dashboard`` does to guard its joins).
+    socket_class: type[LiveSocket] = LiveSocket
 
     def __init__(
         self,
@@ -141,7 +145,7 @@ class Live:
         self.environment = environment or live_environment()
         self.socket_path = socket_path
         self._socket_app = endpoint.socket_app(
-            LiveSocket, context=self, longpoll=longpoll, check_origin=check_origin
+            self.socket_class, context=self, longpoll=longpoll, check_origin=check_origin
         )
         self._templates: dict[type[LiveView] | type[LiveComponent], Template] = {}
         self._uploads: dict[tuple[str, str], tuple[UploadConfig, UploadEntry]] = {}
@@ -217,15 +221,19 @@ class Live:
             **(self.session(request) if self.session is not None else {}),
             "_csrf_token": csrf_token,
         }
-        await view.mount(params, session)
+        uri, dead = str(request.url), {"view": route.view, "connected": False}
+        with LIVE_VIEW_MOUNT({**dead, "params": params, "session": session, "uri": uri}):
+            await view.mount(params, session)
         if view.navigation is None:
-            await view.handle_params(params, str(request.url))
+            with LIVE_VIEW_HANDLE_PARAMS({**dead, "params": params, "uri": uri}):
+                await view.handle_params(params, uri)
         if view.navigation is not None:  # a redirect, a navigate or a patch: reload there
             return RedirectResponse(view.navigation.to, status_code=302)
         components = Components(view, self.renderer)
         renderer = Renderer(self._template(route.view))
-        rendered = renderer.render(view.assigns, None, view.streams, components)
-        rendered["c"] = components.take()
+        with LIVE_VIEW_RENDER({**dead, "full": True}):
+            rendered = renderer.render(view.assigns, None, view.streams, components)
+            rendered["c"] = components.take()
         view_id = f"phx-{secrets.token_urlsafe(12)}"
         token = self.tokens.sign_session(
             SessionToken(view_id, route.name, route.live_session, session)

@@ -42,7 +42,7 @@ from ..types import ConnectInfo
 from ._client import ClientTree
 from ._testing_elements import Element, Form
 from ._testing_page import Page, Redirected, load_page
-from .app import Live, LiveSocket
+from .app import Live
 
 __all__ = ["LiveViewTest", "Redirected", "live"]
 
@@ -72,7 +72,7 @@ async def live(
         query_string="",
     )
     socket = await connect(
-        LiveSocket,
+        app.socket_class,
         {"_csrf_token": page.csrf_token, "vsn": "2.0.0"},
         connect_info=info,
         endpoint=app.endpoint,

@@ -35,6 +35,7 @@ from .._core.presence_state import Diff, Keys
 from ..channel import Channel
 from ..errors import UsageError
 from ..pubsub.base import PubSub
+from ..telemetry import PRESENCE_DIFF
 from .tracker import Tracker
 
 __all__ = ["Presence", "Tracker"]
@@ -131,3 +132,6 @@ class Presence:
             "leaves": self.fetch(topic, diff["leaves"]),
         }
         self.pubsub.local_broadcast(topic, Broadcast(topic, "presence_diff", payload))
+        if PRESENCE_DIFF.handlers:
+            counts = {"joins": len(diff["joins"]), "leaves": len(diff["leaves"])}
+            PRESENCE_DIFF.emit({**counts, "size": self.tracker.count(topic)}, {"topic": topic})

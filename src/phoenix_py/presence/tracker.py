@@ -200,6 +200,9 @@ class Tracker:
     def keys(self, topic: str) -> Keys:
         return self.state.keys(topic)
 
+    def count(self, topic: str) -> int:
+        return self.state.count(topic)
+
     # From the pubsub
 
     def deliver(self, message: Any, cache: dict[Any, Any]) -> None:

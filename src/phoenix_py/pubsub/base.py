@@ -23,9 +23,11 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Protocol
 
 from ..errors import UsageError
+from ..telemetry import BROADCAST
 from .adapter import Adapter
 from .codec import NodeCodec
 from .memory import MemoryAdapter
@@ -162,6 +164,7 @@ class PubSub:
         if not subscribers:
             return
         cache: dict[Any, Any] = {}
+        began = time.perf_counter_ns() if BROADCAST.handlers else 0
         # A snapshot: a delivery may close a socket, which unsubscribes it.
         for subscriber in list(subscribers):
             if subscriber is from_:
@@ -170,3 +173,7 @@ class PubSub:
                 subscriber.deliver(message, cache)
             except Exception:
                 logger.exception("subscriber %r failed on topic %r; skipped", subscriber, topic)
+        if began:
+            reached = len(subscribers) - (from_ is not None and from_ in subscribers)
+            measurements = {"duration": time.perf_counter_ns() - began, "subscribers": reached}
+            BROADCAST.emit(measurements, {"topic": topic, "event": getattr(message, "event", None)})

@@ -60,6 +60,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..errors import UsageError
+from ..telemetry import PUBSUB_ERROR, PUBSUB_PUBLISH
 
 if TYPE_CHECKING:
     from .adapter import LocalPubSub
@@ -244,6 +246,7 @@ class RedisAdapter:
         while len(self._outbox) >= self._max_pending:
             if not self._publishing_ok:
                 self._outbox.popleft()
+                _report_error("drop", 1, "Redis is down")
                 if not self._dropping:
                     logger.warning(
                         "Redis is down and %d publishes are queued; dropping the "
@@ -265,15 +268,21 @@ class RedisAdapter:
                 batch = [
                     self._outbox.popleft() for _ in range(min(len(self._outbox), _PUBLISH_BATCH))
                 ]
+                began = time.perf_counter_ns()
                 try:
                     async with publisher.pipeline(transaction=False) as pipe:
                         for channel, data in batch:
                             pipe.publish(channel, data)
                         await pipe.execute()
+                    if PUBSUB_PUBLISH.handlers:
+                        measurements = {"duration": time.perf_counter_ns() - began}
+                        measurements |= {"messages": len(batch), "queued": len(self._outbox)}
+                        PUBSUB_PUBLISH.emit(measurements, {"adapter": "redis"})
                     if not self._publishing_ok:
                         logger.info("Redis publishing works again")
                     self._publishing_ok, self._dropping = True, False
                 except (aioredis.RedisError, OSError) as exc:
+                    _report_error("publish", len(batch), exc)
                     if self._publishing_ok:
                         logger.warning(
                             "Redis publish failed (%s); dropping messages until it is back", exc
@@ -335,6 +344,7 @@ class RedisAdapter:
                 try:
                     await getattr(listener, verb)(*channels)
                 except (aioredis.RedisError, OSError) as exc:
+                    _report_error("subscribe", len(channels), exc)
                     # The connection is failing: the listener sees it too, releases
                     # the waiters and resubscribes to every channel on reconnecting.
                     logger.debug("Redis %s failed (%r); the reconnection will redo it", verb, exc)
@@ -374,6 +384,7 @@ class RedisAdapter:
             except asyncio.CancelledError:
                 raise
             except (aioredis.RedisError, OSError) as exc:
+                _report_error("connection", 1, exc)
                 if not lost:
                     logger.warning("Redis connection lost (%s); reconnecting", exc)
                 lost = True
@@ -389,9 +400,17 @@ class RedisAdapter:
             origin, topic, message = self._pubsub.codec.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             logger.warning("ignoring a Redis message that does not decode: %s", exc)
+            _report_error("decode", 1, exc)
             return
         if origin != self.node_name:
             try:
                 self._pubsub.local_broadcast(topic, message)
             except Exception:  # a bug downstream must not end the listener
                 logger.exception("local delivery of a Redis message on %r failed", topic)
+
+
+def _report_error(operation: str, count: int, error: BaseException | str) -> None:
+    if PUBSUB_ERROR.handlers:
+        PUBSUB_ERROR.emit(
+            {"count": count}, {"adapter": "redis", "operation": operation, "error": error}
+        )

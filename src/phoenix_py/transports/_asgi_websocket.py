@@ -99,5 +99,5 @@ async def run(
                 break
     finally:
         idle.cancel()
-        server.connection_lost()
+        server.connection_lost(transport.closed_with)
         await transport.finish()

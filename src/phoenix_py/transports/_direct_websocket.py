@@ -183,6 +183,6 @@ class AdoptedConnection:
         self._idle.cancel()
         self._transport.finish()
         try:
-            self._server.connection_lost()
+            self._server.connection_lost(self._transport.closed_with)
         except Exception:  # a bug here must not keep the server's connection alive
             logger.exception("ending socket %r failed", self._server)

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from .._core.longpoll_wire import ClientFrame
 from .._core.serializer import Frame
 from .._socket_server import SocketServer
+from ..telemetry import SLOW_CONSUMER
 from ..types import Transport
 
 logger = logging.getLogger("phoenix_py.transport")
@@ -97,6 +98,10 @@ class LongPollSession:
         if len(self._buffer) >= self._max_buffered:
             buffered = len(self._buffer)
             logger.warning("%r is not polling: %d frames buffered; closing", self, buffered)
+            if SLOW_CONSUMER.handlers:
+                size = sum(len(item.data) for item in self._buffer)
+                queued = {"queued_frames": buffered, "queued_bytes": size, "dropped": 0}
+                SLOW_CONSUMER.emit(queued, {"transport": "longpoll", "action": "disconnect"})
             self._buffer.clear()
             self.server.close(1013, "outbound buffer full")
             return

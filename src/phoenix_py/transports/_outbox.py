@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .._core.serializer import Frame
+from ..telemetry import SLOW_CONSUMER
 from .base import CheckOrigin
 
 logger = logging.getLogger("phoenix_py.transport")
@@ -94,6 +95,7 @@ class Outbox:
     def _make_room(self, size: int) -> bool:
         """Apply the slow-consumer policy until ``size`` more bytes fit; False when closing."""
         queue = self._queue
+        dropped = 0
         while queue and (
             len(queue) >= self._max_frames or self._queued_bytes + size > self._max_bytes
         ):
@@ -103,6 +105,7 @@ class Outbox:
                     len(queue),
                     self._queued_bytes,
                 )
+                self._report("disconnect", 0)
                 queue.clear()
                 self._queued_bytes = 0
                 self.close(1013, "outbound buffer full")
@@ -112,7 +115,22 @@ class Outbox:
             self._queued_bytes -= len(queue[0].data)
             del queue[0]
             self.dropped += 1
+            dropped += 1
+        if dropped:
+            self._report("drop_oldest", dropped)
         return True
+
+    def _report(self, action: str, dropped: int) -> None:
+        if SLOW_CONSUMER.handlers:
+            measurements = {"queued_frames": len(self._queue), "queued_bytes": self._queued_bytes}
+            SLOW_CONSUMER.emit(
+                {**measurements, "dropped": dropped}, {"transport": self.name, "action": action}
+            )
+
+    @property
+    def closed_with(self) -> tuple[int, str] | None:
+        """The code and reason this side closed with, if it did."""
+        return self._closing
 
     def close(self, code: int, reason: str) -> None:
         if self._closing is None and not self.closed:
