@@ -40,6 +40,11 @@ def main() -> None:
         "--jwt-secret", metavar="SECRET", help="JWT mode: HS256 tokens signed with SECRET"
     )
     parser.add_argument(
+        "--dashboard-token",
+        metavar="TOKEN",
+        help="serve the live dashboard at /dashboard to ?token=TOKEN (or that cookie)",
+    )
+    parser.add_argument(
         "--ws",
         choices=("direct", "asgi"),
         default="direct",
@@ -52,6 +57,7 @@ def main() -> None:
         presence_down_period=args.presence_down_period,
         jwt_secret=args.jwt_secret,
         history_ttl=args.history_ttl,
+        dashboard_token=args.dashboard_token,
         timeout=args.socket_timeout,
     )
     uvicorn.run(

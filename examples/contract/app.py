@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +27,10 @@ from phoenix_py import (
 )
 from phoenix_py.auth import JWTAuth
 from phoenix_py.history import History
+from phoenix_py.metrics import PrometheusMetrics
 from phoenix_py.presence import Presence
 
+from .dashboard import dashboard_routes
 from .live import ASSET_ROUTES, contract_live
 from .roster import Rosters
 
@@ -184,6 +188,7 @@ def create_app(
     presence_down_period: float = 30.0,
     jwt_secret: str | None = None,
     history_ttl: float = 300.0,
+    dashboard_token: str | None = None,
     **socket_options: Any,
 ) -> Starlette:
     """The app: in-memory pubsub, or Redis at ``redis_url`` so that several
@@ -191,7 +196,7 @@ def create_app(
     ``exp`` and ``sub``, from any issuer). ``presence_down_period``,
     ``history_ttl`` (how long ``history:*`` messages are kept; CONTRACT.md
     fixes 300 s) and ``socket_options`` (``Endpoint.socket_app``) let tests
-    shorten timeouts."""
+    shorten timeouts; ``dashboard_token`` mounts the dashboard (``dashboard``)."""
     auth = (
         None
         if jwt_secret is None
@@ -219,6 +224,14 @@ def create_app(
     state = ContractState(presence, Rosters(presence, pubsub), history, auth)
     endpoint = Endpoint(pubsub, state=state, secret_key=SECRET_KEY)
     live = contract_live(endpoint, SECRET_KEY)
+    metrics = PrometheusMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Counting while the app runs, not from create_app: tests build apps they never start.
+        with metrics:
+            async with endpoint.lifespan(app):
+                yield
 
     async def broadcast(request: Request) -> JSONResponse:
         body = await request.json()
@@ -238,8 +251,10 @@ def create_app(
         routes=[
             Route("/api/broadcast", broadcast, methods=["POST"]),
             Route("/api/disconnect", disconnect, methods=["POST"]),
+            Route("/metrics", metrics.asgi_app()),
             *ASSET_ROUTES,
             *live.routes(),
+            *dashboard_routes(endpoint, SECRET_KEY, dashboard_token),
             Mount(
                 "/socket",
                 app=endpoint.socket_app(
@@ -247,9 +262,10 @@ def create_app(
                 ),
             ),
         ],
-        lifespan=endpoint.lifespan,
+        lifespan=lifespan,
     )
     app.state.endpoint = endpoint
+    app.state.metrics = metrics
     app.state.presence = presence
     app.state.live = live
     return app

@@ -1428,6 +1428,44 @@ scenarios.jwt_expiry_constant = async(ctx) => {
 }
 
 // ---------------------------------------------------------------------------------------------
+// metrics (tests/integration/test_metrics_js.py reads GET /metrics meanwhile)
+
+/**
+ * a and b on WebSocket and c on LongPoll join one room, and a a presence topic; a is refused a
+ * join and b's join crashes (neither is tried again); a echoes, b shouts to all three; a
+ * connection with token=bad is refused. At the checkpoint "busy" the test reads the metrics and
+ * is told how many frames each client sent; then c leaves its room, and the runner disconnects
+ * every client at the end.
+ */
+scenarios.metrics_traffic = async(ctx) => {
+  const once = {rejoinAfterMs: () => 60000}
+  const a = new Client(ctx, "a", once)
+  const b = new Client(ctx, "b", once)
+  const c = new Client(ctx, "c", {...once, transport: ctx.recordingLongPoll})
+  await Promise.all([a.connect(), b.connect(), c.connect()])
+  const topic = `room:metrics-${ctx.uid}`
+  const rooms = [a, b, c].map(client => client.channel(topic, {}).listen("shout"))
+  const joins = []
+  for(const room of rooms){ joins.push(await room.join()) }
+  const presence = a.channel(`presence:metrics-${ctx.uid}`, {}).listen("presence_state")
+  joins.push(await presence.join())
+  await waitFor(() => presence.events.length > 0, "a's presence_state")
+  const refused = await a.channel("room:forbidden", {}).join()
+  const crashed = await b.channel(`room:metrics-crash-${ctx.uid}`, {crash: true}).join()
+  const echo = await rooms[0].push("echo", {n: 1})
+  const shout = await rooms[1].push("shout", {n: 2})
+  await waitFor(() => rooms.every(room => room.events.length === 1), "the shout reaching a, b and c")
+  const bad = new Client(ctx, "bad", {params: {token: "bad"}, reconnectAfterMs: () => 60000})
+  bad.socket.connect()
+  await waitFor(() => bad.errors.length > 0, "the refused connection's error")
+  bad.disconnect()
+  await checkpoint("busy", {sent: Object.fromEntries(ctx.clients.map(client => [client.name, client.sent.length]))})
+  rooms[2].ch.leave()
+  await waitFor(() => c.framesFor(topic, "phx_close").length > 0, "c's leave reaching the server")
+  return {topic, joins, refused, crashed, echo, shout}
+}
+
+// ---------------------------------------------------------------------------------------------
 // main
 
 async function main(){
