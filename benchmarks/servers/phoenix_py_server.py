@@ -13,10 +13,12 @@ which lets phoenix_py write pre-framed bytes straight to the connection.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount, Route
 
 from benchmarks.servers.common import arguments, serve
 from benchmarks.servers.experiments import EXPERIMENTS
@@ -42,10 +44,24 @@ class BenchSocket(Socket):
     message_rate = None
 
 
-def build_app(timeout: float = 60.0) -> Starlette:
+def build_app(timeout: float = 60.0, *, metrics: bool = False) -> Starlette:
     endpoint = Endpoint()
     socket_app = endpoint.socket_app(BenchSocket, check_origin=False, timeout=timeout)
-    return Starlette(routes=[Mount("/socket", app=socket_app)], lifespan=endpoint.lifespan)
+    routes: list[BaseRoute] = [Mount("/socket", app=socket_app)]
+    if not metrics:
+        return Starlette(routes=routes, lifespan=endpoint.lifespan)
+    from phoenix_py.metrics import PrometheusMetrics
+
+    prometheus = PrometheusMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        with prometheus:
+            async with endpoint.lifespan(app):
+                yield
+
+    routes.append(Route("/metrics", prometheus.asgi_app()))
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def websocket_protocol(mode: str) -> Any:
@@ -63,13 +79,18 @@ def main() -> None:
         "its per-connection timer fires about once per timeout",
     )
     parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="attach phoenix_py.metrics (Prometheus) for the whole run, served at /metrics",
+    )
+    parser.add_argument(
         "--experiment",
         choices=sorted(EXPERIMENTS),
         help="direct mode with an experimental protocol class (benchmarks/servers/experiments.py)",
     )
     args = parser.parse_args()
     protocol = EXPERIMENTS[args.experiment] if args.experiment else websocket_protocol(args.mode)
-    serve(build_app(args.idle_timeout), args, protocol)
+    serve(build_app(args.idle_timeout, metrics=args.metrics), args, protocol)
 
 
 if __name__ == "__main__":
