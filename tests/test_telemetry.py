@@ -349,3 +349,35 @@ async def test_a_drain_reports_each_batch(recorder: Recorder) -> None:
     ]
     for socket in sockets:
         await socket.assert_closed(1012)
+
+
+async def test_a_client_gone_before_the_accept_is_a_closed_socket_too(recorder: Recorder) -> None:
+    """Every socket_connected that said ok is followed by one socket_closed
+    (a gauge fed by the two stays right)."""
+    from phoenix_py._ws_asgi import ClientDisconnected
+
+    gone = Endpoint()
+    app = gone.socket_app(UserSocket, check_origin=False)
+    scope = {
+        "type": "websocket",
+        "path": "/socket/websocket",
+        "query_string": b"vsn=2.0.0&user=ann",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 4000),
+        "scheme": "ws",
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.accept":
+            raise ClientDisconnected("the client left during connect")
+
+    await app(scope, receive, send)
+    [(_, _, connected)] = recorder.of(telemetry.SOCKET_CONNECTED)
+    [(_, _, closed)] = recorder.of(telemetry.SOCKET_CLOSED)
+    assert connected["result"] == "ok" and closed["transport"] == "websocket"
+    assert closed["code"] is None and closed["reason"] == "closed by the client before the accept"
+    assert gone.socket_count == 0

@@ -321,20 +321,28 @@ class Endpoint:
         self._sockets.add(server)
         return server
 
+    def abandon(self, socket: Socket, transport: str, reason: str) -> None:
+        self._ended(socket, transport, None, reason, 0)
+
     def _closed(self, server: SocketServer) -> None:
         self._sockets.discard(server)
         code, reason = server.close_reason
         lifetime = time.perf_counter_ns() - server.opened_at
+        self._ended(server.socket, server.transport.name, code, reason, lifetime)
+
+    def _ended(
+        self, socket: Socket, transport: str, code: int | None, reason: str, lifetime: int
+    ) -> None:
         logger.info(
             "socket closed: transport=%s id=%s code=%s reason=%s after=%.1fs",
-            server.transport.name,
-            server.socket.socket_id,
+            transport,
+            socket.socket_id,
             code,
             reason,
             lifetime / 1e9,
         )
         if SOCKET_CLOSED.handlers:
-            metadata = {"transport": server.transport.name, "user_socket": type(server.socket)}
+            metadata = {"transport": transport, "user_socket": type(socket)}
             SOCKET_CLOSED.emit({"duration": lifetime}, {**metadata, "code": code, "reason": reason})
 
 
@@ -366,6 +374,9 @@ class SocketApp:
         self, socket: Socket, serializer: Serializer, transport: Transport, *, max_frame_size: int
     ) -> SocketServer:
         return self.endpoint.open(socket, serializer, transport, max_frame_size=max_frame_size)
+
+    def abandon(self, socket: Socket, transport: str, reason: str) -> None:
+        self.endpoint.abandon(socket, transport, reason)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

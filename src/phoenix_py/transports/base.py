@@ -62,6 +62,11 @@ class SocketHost(Protocol):
         the endpoint counts it among its live sockets until ``connection_lost``."""
         ...
 
+    def abandon(self, socket: Socket, transport: str, reason: str) -> None:
+        """A connected ``socket`` that never opened (its client left before the
+        accept): it ends as a closed one does, for logs and telemetry."""
+        ...
+
 
 class IdleTimer:
     """Calls ``on_idle`` once ``timeout`` seconds pass with no ``last_seen`` update.

@@ -99,7 +99,11 @@ async def serve_websocket(
     # phoenix.js 1.8 offers "phoenix" next to its authToken and needs it echoed;
     # other subprotocols are ignored, as Phoenix does without a configured list.
     subprotocol = "phoenix" if "phoenix" in subprotocols else None
-    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    try:
+        await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    except OSError:  # the ASGI spec's error for a client that is gone
+        host.abandon(socket, "websocket", "closed by the client before the accept")
+        return
     direct = scope.get("extensions", {}).get(DIRECT_WRITE)
     if direct is not None:
         connection: DirectConnection = direct["connection"]
