@@ -109,7 +109,7 @@ def test_sockets_connections_and_closes(metrics: PrometheusMetrics) -> None:
 
 def test_joins_channels_and_refusals(metrics: PrometheusMetrics) -> None:
     for result in ("ok", "ok", "error", "crash"):
-        metadata = {"result": result, "channel": RoomChannel, "topic": "room:a"}
+        metadata = {"result": result, "channel": RoomChannel, "topic": "room:a", "route": "room:*"}
         if result == "error":
             metadata["reason"] = "unauthorized"
         telemetry.CHANNEL_JOINED.emit({"duration": 4 * MS}, metadata)
@@ -125,13 +125,14 @@ def test_joins_channels_and_refusals(metrics: PrometheusMetrics) -> None:
     assert value(metrics, refusals, reason="message_rate") is None  # not a join's limit
     limits = "phoenix_py_limits_reached_total"
     assert value(metrics, limits, limit="message_rate", transport="websocket") == 1
-    assert value(metrics, "phoenix_py_channels", channel="RoomChannel") == 2
+    assert value(metrics, "phoenix_py_channels", route="room:*", channel="RoomChannel") == 2
     durations = "phoenix_py_join_duration_seconds"
     assert value(metrics, f"{durations}_count", channel="RoomChannel") == 4
     assert value(metrics, f"{durations}_sum", channel="RoomChannel") == pytest.approx(0.016)
 
-    telemetry.CHANNEL_LEFT.emit({}, {"channel": RoomChannel, "topic": "room:a", "reason": "left"})
-    assert value(metrics, "phoenix_py_channels", channel="RoomChannel") == 1
+    left = {"channel": RoomChannel, "topic": "room:a", "route": "room:*", "reason": "left"}
+    telemetry.CHANNEL_LEFT.emit({}, left)
+    assert value(metrics, "phoenix_py_channels", route="room:*", channel="RoomChannel") == 1
     telemetry.CHANNEL_HANDLED_IN.emit({"duration": 2 * MS}, {"channel": RoomChannel, "event": "x"})
     handled = "phoenix_py_handle_in_duration_seconds_sum"
     assert value(metrics, handled, channel="RoomChannel") == pytest.approx(0.002)
@@ -305,7 +306,7 @@ async def test_channel_traffic_through_the_toolkit(metrics: PrometheusMetrics) -
     await room.push("shout", {"hi": 1})
     await bob_room.assert_push("shout", {"hi": 1})
     assert value(metrics, "phoenix_py_sockets", transport="test") == 2
-    assert value(metrics, "phoenix_py_channels", channel="LobbyChannel") == 2
+    assert value(metrics, "phoenix_py_channels", route="room:*", channel="LobbyChannel") == 2
     assert value(metrics, "phoenix_py_joins_total", result="ok") == 2
     assert value(metrics, "phoenix_py_joins_total", result="error") == 1
     assert value(metrics, "phoenix_py_messages_in_total", transport="test") == 5
@@ -314,7 +315,7 @@ async def test_channel_traffic_through_the_toolkit(metrics: PrometheusMetrics) -
     await ann.close()
     await bob.close()
     assert value(metrics, "phoenix_py_sockets", transport="test") == 0
-    assert value(metrics, "phoenix_py_channels", channel="LobbyChannel") == 0
+    assert value(metrics, "phoenix_py_channels", route="room:*", channel="LobbyChannel") == 0
 
 
 @pytest.mark.anyio

@@ -103,14 +103,21 @@ class ChannelServer:
         "channel",
         "host",
         "join_ref",
+        "route",
         "socket",
         "topic",
     )
 
     def __init__(
-        self, channel_cls: type[Channel], host: ChannelHost, topic: str, join_ref: Ref
+        self,
+        channel_cls: type[Channel],
+        host: ChannelHost,
+        topic: str,
+        join_ref: Ref,
+        route: str | None = None,
     ) -> None:
         self.host = host
+        self.route = route  # the socket's topic pattern that routed here (telemetry)
         self.socket = host.socket
         self.topic = topic
         self.join_ref = join_ref
@@ -355,11 +362,8 @@ class ChannelServer:
         if self._state == _JOINED or self._state == _ACCEPTED:
             self.host.pubsub.unsubscribe(self.topic, self)
             if CHANNEL_LEFT.handlers:
-                metadata = {
-                    "socket": self.socket,
-                    "topic": self.topic,
-                    "channel": type(self.channel),
-                }
+                metadata = {"socket": self.socket, "topic": self.topic, "route": self.route}
+                metadata["channel"] = type(self.channel)
                 left = reason if isinstance(reason, str) else "crash"
                 CHANNEL_LEFT.emit({}, {**metadata, "reason": left})
         self._state = _STOPPED

@@ -215,7 +215,8 @@ class SocketServer:
 
     async def _join(self, start: StartJoin[type[Channel]]) -> None:
         message = start.message
-        server = ChannelServer(start.target, self, message.topic, start.join_ref)
+        route = self.socket.router.pattern_for(message.topic)
+        server = ChannelServer(start.target, self, message.topic, start.join_ref, route)
         began = time.perf_counter_ns()
         status, response = await server.join(message.payload)
         if CHANNEL_JOINED.handlers:
@@ -225,7 +226,7 @@ class SocketServer:
                 metadata["reason"] = response.get("reason")
             CHANNEL_JOINED.emit(
                 {"duration": time.perf_counter_ns() - began},
-                {**metadata, "topic": message.topic, "channel": start.target},
+                {**metadata, "topic": message.topic, "route": route, "channel": start.target},
             )
         if status != "ok" and response is not JOIN_CRASHED:  # a crash is logged with its trace
             reason = response.get("reason") if isinstance(response, dict) else None

@@ -79,6 +79,12 @@ def _seconds(measurements: Mapping[str, Any]) -> float:
     return float(measurements["duration"]) / 1e9
 
 
+def _route(metadata: Mapping[str, Any]) -> str:
+    """The socket's topic pattern (``"room:*"``): a label with as many values as routes."""
+    route = metadata.get("route")
+    return route if isinstance(route, str) else "-"
+
+
 def multiprocess_dir() -> str | None:
     """``PROMETHEUS_MULTIPROC_DIR``: where the workers' values are, in multiprocess mode."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
@@ -136,7 +142,9 @@ class PrometheusMetrics:
             "transport",
             "code",
         )
-        self.channels = gauge("channels", "Joined channels, by channel class", "channel")
+        self.channels = gauge(
+            "channels", "Joined channels, by topic pattern and channel class", "route", "channel"
+        )
         self.joins = counter("joins", "Joins answered, by result", "result")
         self.join_refusals = counter("join_refusals", "Joins refused, by reason", "reason")
         self.join_duration = histogram(
@@ -308,7 +316,7 @@ class PrometheusMetrics:
         self.joins.labels(result).inc()
         self.join_duration.labels(channel).observe(_seconds(measurements))
         if result == "ok":
-            self.channels.labels(channel).inc()
+            self.channels.labels(_route(metadata), channel).inc()
         elif result == "crash":
             self.join_refusals.labels("crash").inc()
         else:  # the reason of the channel's error reply (apps keep these few)
@@ -316,7 +324,7 @@ class PrometheusMetrics:
             self.join_refusals.labels(reason if isinstance(reason, str) else "other").inc()
 
     def _channel_left(self, measurements: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
-        self.channels.labels(metadata["channel"].__name__).dec()
+        self.channels.labels(_route(metadata), metadata["channel"].__name__).dec()
 
     def _handled_in(self, measurements: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
         channel = metadata["channel"].__name__

@@ -205,7 +205,8 @@ def _refresh(names: Iterable[EventName]) -> None:
 #: connect_info, user_socket, result ("ok" | "error"), reason (when refused)}.
 SOCKET_CONNECTED = event("phoenix", "socket_connected")
 #: A channel's ``join`` answered: {duration}; {result ("ok" | "error" | "crash"),
-#: reason (the error reply's, if any), params, socket, topic, channel}.
+#: reason (the error reply's, if any), params, socket, topic, route (the socket's pattern,
+#: "room:*"), channel}.
 CHANNEL_JOINED = event("phoenix", "channel_joined")
 #: A channel's ``handle_in`` returned: {duration}; {event, params, socket, topic, channel}.
 CHANNEL_HANDLED_IN = event("phoenix", "channel_handled_in")
@@ -214,7 +215,7 @@ SOCKET_DRAIN = event("phoenix", "socket_drain")
 #: A connection ended: {duration (its lifetime)}; {transport, user_socket, code, reason}
 #: (code None, reason "closed by the client" when the client closed or vanished).
 SOCKET_CLOSED = event("phoenix_py", "socket_closed")
-#: A joined channel stopped: {}; {socket, topic, channel, reason ("left", "closed",
+#: A joined channel stopped: {}; {socket, topic, route, channel, reason ("left", "closed",
 #: "crash", ...)}.
 CHANNEL_LEFT = event("phoenix_py", "channel_left")
 #: A frame from a client: {bytes}; {transport}.

@@ -23,6 +23,13 @@ class TestSection3_2TopicRouting:
         assert router.match("room") is None
         assert router.match("rooms:1") is None
 
+    def test_the_pattern_that_matched_is_the_first_declared(self) -> None:
+        router = Router([("room:lobby", "Lobby"), ("room:*", "Room"), ("*", "Any")])
+        assert router.pattern_for("room:lobby") == "room:lobby"
+        assert router.pattern_for("room:1") == "room:*"
+        assert router.pattern_for("other") == "*"
+        assert Router([("a", "A")]).pattern_for("b") is None
+
     def test_star_alone_matches_everything(self) -> None:
         router = Router([("*", "Any")])
         assert router.match("") == "Any"

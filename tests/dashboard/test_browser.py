@@ -97,7 +97,7 @@ def test_the_numbers_follow_real_clients(
 
     expect(websockets).to_have_text(str(1 + CLIENTS))
     expect(page.locator('[data-topic="room:dashboard-test"]')).to_have_text(str(CLIENTS))
-    expect(page.locator('[data-channel="RoomChannel"]')).to_have_text(str(CLIENTS))
+    expect(page.locator('[data-channel="room:* (RoomChannel)"]')).to_have_text(str(CLIENTS))
     nonzero = re.compile(r"^[1-9]\d*$")
     expect(page.locator("#rate-in")).to_have_text(nonzero)
     expect(page.locator("#rate-deliveries")).to_have_text(nonzero)

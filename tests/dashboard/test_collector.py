@@ -58,12 +58,14 @@ def closed(transport: str) -> None:
 
 def joined(topic: str, result: str = "ok") -> None:
     t.CHANNEL_JOINED.emit(
-        {"duration": 5}, {"result": result, "topic": topic, "channel": RoomChannel}
+        {"duration": 5},
+        {"result": result, "topic": topic, "route": "room:*", "channel": RoomChannel},
     )
 
 
 def left(topic: str) -> None:
-    t.CHANNEL_LEFT.emit({}, {"topic": topic, "channel": RoomChannel, "reason": "leave"})
+    metadata = {"topic": topic, "route": "room:*", "channel": RoomChannel, "reason": "leave"}
+    t.CHANNEL_LEFT.emit({}, metadata)
 
 
 def test_sockets_per_transport_go_up_and_down(collector: StatsCollector) -> None:
@@ -80,13 +82,13 @@ def test_sockets_per_transport_go_up_and_down(collector: StatsCollector) -> None
     assert collector.snapshot("a")["sockets"] == {"websocket": 1}
 
 
-def test_channels_per_class_and_the_top_topics(collector: StatsCollector) -> None:
+def test_channels_per_route_and_the_top_topics(collector: StatsCollector) -> None:
     for topic in ["room:a", "room:a", "room:a", "room:b", "room:b", "room:c"]:
         joined(topic)
     joined("room:d", result="error")
     left("room:c")
     snapshot = collector.snapshot("a")
-    assert snapshot["channels"] == {"RoomChannel": 5}
+    assert snapshot["channels"] == {"room:* (RoomChannel)": 5}
     assert snapshot["topics"] == [["room:a", 3], ["room:b", 2]]  # top=2
     assert snapshot["topic_count"] == 2
     for _ in range(3):

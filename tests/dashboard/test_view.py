@@ -82,7 +82,7 @@ async def test_the_page_shows_sockets_channels_and_topics_live(
         await client.join("room:lobby")
     await until(view, "#sockets-total", "3")
     await until(view, '[data-topic="room:lobby"]', "2")
-    assert view.text('[data-channel="RoomChannel"]') == "2"
+    assert view.text('[data-channel="room:* (RoomChannel)"]') == "2"
 
     for client in clients:
         await client.close()

@@ -36,7 +36,7 @@ async def test_the_metrics_count_while_the_app_runs() -> None:
         closed = await scrape()
     assert running['phoenix_py_sockets{transport="test"}'] == 1
     assert running['phoenix_py_joins_total{result="ok"}'] == 1
-    assert running['phoenix_py_channels{channel="RoomChannel"}'] == 1
+    assert running['phoenix_py_channels{channel="RoomChannel"}{route="room:*"}'] == 1
     assert closed['phoenix_py_sockets{transport="test"}'] == 0
     # detached when the lifespan ended
     telemetry.MESSAGE_IN.emit({"bytes": 1}, {"transport": "test"})

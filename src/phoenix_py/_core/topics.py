@@ -41,3 +41,10 @@ class Router(Generic[T]):
             if topic == text or (is_prefix and topic.startswith(text)):
                 return target
         return None
+
+    def pattern_for(self, topic: str) -> str | None:
+        """The declared pattern that ``topic`` matches (``"room:*"``), if any."""
+        for text, is_prefix, _ in self._routes:
+            if topic == text or (is_prefix and topic.startswith(text)):
+                return text + "*" if is_prefix else text
+        return None

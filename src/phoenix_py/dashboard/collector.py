@@ -5,9 +5,9 @@
 by what happened):
 
 * sockets per transport (connected minus closed) and refused connections;
-* joined channels per channel class and per topic (a topic leaves the table
-  when its last channel does); presence entries per topic (the ``size`` of the
-  last presence diff);
+* joined channels per route (topic pattern and channel class) and per topic
+  (a topic leaves the table when its last channel does); presence entries per
+  topic (the ``size`` of the last presence diff);
 * per-second series of the last ``window`` seconds: messages in and out,
   broadcasts, their deliveries (fan-out) and their duration, mean and largest;
 * the last ``recent`` slow consumers and pubsub errors, with counters of
@@ -139,11 +139,11 @@ class StatsCollector:
 
     def _channel_joined(self, measurements: Mapping[str, Any], metadata: Any) -> None:
         if metadata.get("result") == "ok":
-            _add(self.channels, _class_name(metadata.get("channel")), 1)
+            _add(self.channels, _route(metadata), 1)
             _add(self.topics, str(metadata.get("topic")), 1)
 
     def _channel_left(self, measurements: Mapping[str, Any], metadata: Any) -> None:
-        _add(self.channels, _class_name(metadata.get("channel")), -1)
+        _add(self.channels, _route(metadata), -1)
         _add(self.topics, str(metadata.get("topic")), -1)
 
     def _message_in(self, measurements: Mapping[str, Any], metadata: Any) -> None:
@@ -245,6 +245,12 @@ def _add(counts: dict[str, int], key: str, delta: int) -> None:
 def _largest(counts: dict[str, int], n: int) -> list[list[Any]]:
     """The ``n`` largest counts, largest first (ties in the order they came)."""
     return [[key, value] for key, value in heapq.nlargest(n, counts.items(), key=itemgetter(1))]
+
+
+def _route(metadata: Any) -> str:
+    """``"room:* (RoomChannel)"``: the socket's topic pattern and the class it routes to."""
+    name, route = _class_name(metadata.get("channel")), metadata.get("route")
+    return f"{route} ({name})" if isinstance(route, str) else name
 
 
 def _class_name(channel: Any) -> str:
