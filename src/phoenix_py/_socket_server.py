@@ -215,7 +215,7 @@ class SocketServer:
 
     async def _join(self, start: StartJoin[type[Channel]]) -> None:
         message = start.message
-        route = self.socket.router.pattern_for(message.topic)
+        route = start.route
         server = ChannelServer(start.target, self, message.topic, start.join_ref, route)
         began = time.perf_counter_ns()
         status, response = await server.join(message.payload)

@@ -25,10 +25,10 @@ class TestSection3_2TopicRouting:
 
     def test_the_pattern_that_matched_is_the_first_declared(self) -> None:
         router = Router([("room:lobby", "Lobby"), ("room:*", "Room"), ("*", "Any")])
-        assert router.pattern_for("room:lobby") == "room:lobby"
-        assert router.pattern_for("room:1") == "room:*"
-        assert router.pattern_for("other") == "*"
-        assert Router([("a", "A")]).pattern_for("b") is None
+        assert router.lookup("room:lobby") == ("room:lobby", "Lobby")
+        assert router.lookup("room:1") == ("room:*", "Room")
+        assert router.lookup("other") == ("*", "Any")
+        assert Router([("a", "A")]).lookup("b") is None
 
     def test_star_alone_matches_everything(self) -> None:
         router = Router([("*", "Any")])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ..errors import ProtocolError
@@ -63,6 +63,8 @@ class StartJoin(Generic[T]):
     join_ref: Ref
     replaced_join_ref: Ref = None
     replaces: bool = False
+    #: The socket's pattern that routed the topic (``"room:*"``), for telemetry.
+    route: str | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -176,24 +178,21 @@ class SocketState(Generic[H, T]):
         return [Deliver(entry.handle, message)]
 
     def _join(self, message: Message, existing: _Entry[H] | None) -> list[Action]:
-        target = self._router.match(message.topic)
-        if target is None:
+        found = self._router.lookup(message.topic)
+        if found is None:
             return [self._reply(message, "error", UNMATCHED_TOPIC, join_ref=None)]
         if self._join_bucket is not None and not self._join_bucket.allow(self._clock()):
-            refusal = self._reply(message, "error", RATE_LIMITED, join_ref=message.join_ref)
-            refusal.limit = "join_rate"
-            return [refusal]
+            return [self._refuse_join(message, RATE_LIMITED, "join_rate")]
         actions: list[Action] = []
         join_ref = message.join_ref if message.join_ref is not None else message.ref
-        start = StartJoin(target, message, join_ref)
+        route, target = found
+        start = StartJoin(target, message, join_ref, route=route)
         if existing is not None:
             self._forget(message.topic, existing)
             actions.append(StopChannel(existing.handle, "duplicate_join"))
             start.replaces, start.replaced_join_ref = True, existing.join_ref
         elif len(self._channels) >= self._max_channels:
-            refusal = self._reply(message, "error", TOO_MANY_CHANNELS, join_ref=message.join_ref)
-            refusal.limit = "max_channels"
-            return [refusal]
+            return [self._refuse_join(message, TOO_MANY_CHANNELS, "max_channels")]
         actions.append(start)
         return actions
 
@@ -266,6 +265,12 @@ class SocketState(Generic[H, T]):
     def _reply(self, message: Message, status: str, payload: Any, *, join_ref: Ref) -> SendFrame:
         reply = Reply(message.topic, status, payload, message.ref, join_ref)
         return SendFrame(self.serializer.encode_reply(reply))
+
+    def _refuse_join(self, message: Message, payload: Any, limit: str) -> SendFrame:
+        """A join that ``limit`` refused: its error reply, marked for telemetry."""
+        refusal = self._reply(message, "error", payload, join_ref=message.join_ref)
+        refusal.limit = limit
+        return refusal
 
     def _close_frame(self, topic: str, join_ref: Ref) -> SendFrame:
         return SendFrame(

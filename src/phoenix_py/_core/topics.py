@@ -37,14 +37,12 @@ class Router(Generic[T]):
             )
 
     def match(self, topic: str) -> T | None:
+        found = self.lookup(topic)
+        return None if found is None else found[1]
+
+    def lookup(self, topic: str) -> tuple[str, T] | None:
+        """The declared pattern that ``topic`` matches (``"room:*"``) and its target."""
         for text, is_prefix, target in self._routes:
             if topic == text or (is_prefix and topic.startswith(text)):
-                return target
-        return None
-
-    def pattern_for(self, topic: str) -> str | None:
-        """The declared pattern that ``topic`` matches (``"room:*"``), if any."""
-        for text, is_prefix, _ in self._routes:
-            if topic == text or (is_prefix and topic.startswith(text)):
-                return text + "*" if is_prefix else text
+                return (text + "*" if is_prefix else text), target
         return None
